@@ -1,0 +1,319 @@
+"""What capture costs a writer: insert throughput into the same table with and without it.
+
+In a scratch database (migrations_sql/0001 applied), two tables of the article shape, one
+plain and one under `cdc.track()`. Each is measured with single-row autocommit INSERTs of
+a ~300-byte row from 1 and from 8 writer processes (own connection each, a warm-up, then a
+fixed time), and with one 10,000-row INSERT ... SELECT. Every run starts from empty tables
+after a CHECKPOINT, and a connection LISTENs on the doorbell throughout, as cdc_listen would.
+Plain and captured runs alternate; rates are medians over rounds, and the cost is the median
+of each round's ratio (captured time per insert / plain's).
+
+    .venv/bin/python -m bench.capture [--seconds 3] [--rounds 5] [--database-url URL] [--variants]
+
+--variants also measures other ways to capture (bench/capture_variants.sql), to see where
+the cost goes. Results: a Markdown table on stdout, bench/results/capture.json (with
+--variants: capture-variants.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
+
+HERE = Path(__file__).resolve().parent
+CDC_SCHEMA = HERE.parent / "migrations_sql" / "0001_cdc_schema.sql"
+DOORBELL_CHANNEL = "cdc"  # settings.CDC_CHANNEL (no Django here)
+
+# The issue's goal: what capture may cost, as a multiple of the plain insert's time.
+GOALS = {1: 1.3, 8: 1.5}
+WRITERS = (1, 8)
+BULK_ROWS = 10_000
+BULK_RUNS = 5
+WARMUP_SECONDS = 1.0
+
+# Measured table (article_<name>) -> how it captures.
+TABLES = {
+    "plain": "no capture",
+    "captured": "cdc.track(): the shipped row trigger, change log + doorbell",
+}
+VARIANTS = {
+    "no_doorbell": "shipped trigger without pg_notify (change log only)",
+    "doorbell_only": "row trigger that only calls pg_notify (no change log)",
+    "statement_doorbell": "shipped trigger without pg_notify + a statement-level pg_notify",
+    "one_ringer": "statement_doorbell, rung only if pg_try_advisory_xact_lock() succeeds",
+    "statement_capture": "statement-level trigger: one INSERT ... SELECT from the transition table",
+}
+DESCRIPTIONS = {**TABLES, **VARIANTS}
+
+INSERT = "INSERT INTO {} (title, body, url, source, category) VALUES (%s, %s, %s, %s, %s)"
+BULK_INSERT = (
+    "INSERT INTO {} (title, body, url, source, category)"
+    " SELECT %s || i, %s, %s || i, %s, %s FROM generate_series(1, %s) AS i"
+)
+BODY = (
+    "Markets moved little after the announcement; analysts now expect the first cut in the "
+    "spring, citing slower wage growth and easing energy prices across the region."
+)
+CATEGORIES = ("economy", "politics", "tech", "science", "sport")
+
+
+def article_row(n: int) -> tuple[str, str, str, str, str]:
+    """A realistic article, about 300 bytes; `n` makes each one different."""
+    return (
+        f"Central bank holds rates steady as inflation cools, #{n}",
+        BODY,
+        f"https://news.example.com/2025/11/23/central-bank-holds-rates-{n}",
+        "Example Wire",
+        CATEGORIES[n % len(CATEGORIES)],
+    )
+
+
+@dataclass
+class InsertRun:
+    rate: float  # inserts/s, all writers together
+    latencies: list[float]  # seconds, one per insert in the measured window
+
+
+def write_rows(dsn: str, table: str, seconds: float, start: Any, out: Any) -> None:
+    """One writer process: single-row autocommit INSERTs until the time is up."""
+    insert = sql.SQL(INSERT).format(sql.Identifier(table))
+    latencies = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(insert, article_row(0), prepare=True)  # connected and prepared before the clock
+        start.wait()
+        measure_from = time.monotonic() + WARMUP_SECONDS
+        until = measure_from + seconds
+        n = 0
+        while (began := time.monotonic()) < until:
+            n += 1
+            conn.execute(insert, article_row(n), prepare=True)
+            if began >= measure_from:
+                latencies.append(time.monotonic() - began)
+    out.put(latencies)
+
+
+def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, seconds: float) -> InsertRun:
+    reset(admin, table)
+    spawn = mp.get_context("spawn")  # a clean process: nothing inherited from this one's connections
+    start, out = spawn.Barrier(writers + 1), spawn.Queue()
+    procs = [spawn.Process(target=write_rows, args=(dsn, table, seconds, start, out)) for _ in range(writers)]
+    for proc in procs:
+        proc.start()
+    start.wait(timeout=60)
+    latencies = [lat for _ in procs for lat in out.get(timeout=seconds + 60)]
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.exitcode != 0:
+            raise RuntimeError(f"a writer into {table} failed (exit code {proc.exitcode})")
+    return InsertRun(rate=len(latencies) / seconds, latencies=latencies)
+
+
+def bulk_seconds(admin: psycopg.Connection, table: str) -> float:
+    """One INSERT ... SELECT of BULK_ROWS rows, in its own transaction."""
+    reset(admin, table)
+    bulk = sql.SQL(BULK_INSERT).format(sql.Identifier(table))
+    title, body, url, source, category = article_row(0)
+    began = time.perf_counter()
+    admin.execute(bulk, (title, body, url, source, category, BULK_ROWS))
+    return time.perf_counter() - began
+
+
+def reset(admin: psycopg.Connection, table: str) -> None:
+    """Same start for every run: empty tables, and no checkpoint debt left by the last run."""
+    admin.execute(sql.SQL("TRUNCATE {}, cdc.event").format(sql.Identifier(table)))
+    admin.execute("CHECKPOINT")
+
+
+@contextmanager
+def listening(dsn: str) -> Iterator[None]:
+    """A connection that LISTENs on the doorbell and drains it, as cdc_listen would."""
+    ready, stop = threading.Event(), threading.Event()
+
+    def drain() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(DOORBELL_CHANNEL)))
+            ready.set()
+            while not stop.is_set():
+                for _ in conn.notifies(timeout=0.2):
+                    pass
+
+    thread = threading.Thread(target=drain, name="doorbell-listener", daemon=True)
+    thread.start()
+    if not ready.wait(timeout=30):
+        raise RuntimeError("the doorbell listener did not connect")
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def measure(dsn: str, tables: list[str], seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
+    """Every table under every workload. Within a round the tables' runs follow each other,
+    so each is compared with the plain run next to it: load that comes and goes on a shared
+    machine then moves both sides of a ratio together."""
+    runs: dict[str, dict[int, list[InsertRun]]] = {t: {w: [] for w in WRITERS} for t in tables}
+    bulk: dict[str, list[float]] = {t: [] for t in tables}
+    with psycopg.connect(dsn, autocommit=True) as admin, listening(dsn):
+        for round_no in range(1, rounds + 1):
+            for writers in WRITERS:
+                for table in tables:
+                    run = insert_run(admin, dsn, f"article_{table}", writers, seconds)
+                    runs[table][writers].append(run)
+                    print(f"round {round_no}, {writers} writer(s), {table}: {run.rate:,.0f}/s", flush=True)
+        for _ in range(BULK_RUNS):
+            for table in tables:
+                bulk[table].append(bulk_seconds(admin, f"article_{table}"))
+    return {table: summarise(runs[table], bulk[table], runs["plain"], bulk["plain"]) for table in tables}
+
+
+def summarise(
+    runs: dict[int, list[InsertRun]],
+    bulk: list[float],
+    plain_runs: dict[int, list[InsertRun]],
+    plain_bulk: list[float],
+) -> dict[str, Any]:
+    """Medians, and the cost: the median over rounds of this table's time per insert as a
+    multiple of the plain table's in the same round."""
+    result: dict[str, Any] = {}
+    for writers, done in runs.items():
+        latencies = sorted(lat for run in done for lat in run.latencies)
+        ratios = [plain.rate / run.rate for run, plain in zip(done, plain_runs[writers], strict=True)]
+        result[f"writers_{writers}"] = {
+            "inserts_per_second": round(statistics.median(run.rate for run in done)),
+            "cost_vs_plain": round(statistics.median(ratios), 3),
+            "rounds": [round(run.rate) for run in done],
+            "latency_ms_p50": round(1000 * percentile(latencies, 0.50), 3),
+            "latency_ms_p99": round(1000 * percentile(latencies, 0.99), 3),
+        }
+    result[f"bulk_{BULK_ROWS}"] = {
+        "milliseconds": round(1000 * statistics.median(bulk), 1),
+        "cost_vs_plain": round(statistics.median(s / p for s, p in zip(bulk, plain_bulk, strict=True)), 3),
+        "runs": [round(1000 * s, 1) for s in bulk],
+    }
+    return result
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The issue's table: plain against captured, with the goal."""
+    plain, captured = results["plain"], results["captured"]
+    rows = []
+    for writers in WRITERS:
+        workload = f"writers_{writers}"
+        ratio = captured[workload]["cost_vs_plain"]
+        rows.append(
+            [
+                f"{writers} writer{'s' if writers > 1 else ''}: single-row inserts/s",
+                f"{plain[workload]['inserts_per_second']:,}",
+                f"{captured[workload]['inserts_per_second']:,}",
+                f"{ratio:.2f}",
+                f"<= {GOALS[writers]} ({'met' if ratio <= GOALS[writers] else 'missed'})",
+            ]
+        )
+    workload = f"bulk_{BULK_ROWS}"
+    rows.append(
+        [
+            f"one {BULK_ROWS:,}-row INSERT ... SELECT: ms",
+            f"{plain[workload]['milliseconds']:,}",
+            f"{captured[workload]['milliseconds']:,}",
+            f"{captured[workload]['cost_vs_plain']:.2f}",
+            "none set",
+        ]
+    )
+    return rows
+
+
+def detail_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """Every table measured: rate, latencies and cost against plain."""
+    rows = []
+    for table, result in results.items():
+        row = [table]
+        for writers in WRITERS:
+            one = result[f"writers_{writers}"]
+            row += [
+                f"{one['inserts_per_second']:,}",
+                f"{one['latency_ms_p50']:.2f} / {one['latency_ms_p99']:.2f}",
+                f"{one['cost_vs_plain']:.2f}",
+            ]
+        bulk = result[f"bulk_{BULK_ROWS}"]
+        rows.append([*row, f"{bulk['milliseconds']:,}", f"{bulk['cost_vs_plain']:.2f}"])
+    return rows
+
+
+def prepare(dsn: str, variants: bool) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(CDC_SCHEMA.read_text())
+        conn.execute((HERE / "capture.sql").read_text())
+        if variants:
+            conn.execute((HERE / "capture_variants.sql").read_text())
+
+
+def report(machine: dict[str, Any], settings: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
+    pg = machine["postgres"]
+    print(
+        f"\n{machine['cores']} cores, PostgreSQL {pg['server_version']}, fsync={pg['fsync']},"
+        f" synchronous_commit={pg['synchronous_commit']}; {settings['seconds']:g} s runs,"
+        f" {settings['rounds']} rounds; cost = time per insert / plain's, median of rounds\n"
+    )
+    print(markdown_table(["workload", "plain", "captured", "captured cost", "goal"], summary_rows(results)))
+    per_writers = [
+        f"{w} writer{'s' if w > 1 else ''}: {h}" for w in WRITERS for h in ("/s", "p50 / p99 ms", "cost")
+    ]
+    bulk = [f"{BULK_ROWS:,} rows: ms", "cost"]
+    print("\n" + markdown_table(["table", *per_writers, *bulk], detail_rows(results)) + "\n")
+    for table in results:
+        print(f"- {table}: {DESCRIPTIONS[table]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured time of each insert run")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per table and writer count")
+    parser.add_argument("--database-url", help="server to measure (default: DATABASE_URL, else embedded)")
+    parser.add_argument("--variants", action="store_true", help="also measure " + ", ".join(VARIANTS))
+    args = parser.parse_args()
+
+    tables = [*TABLES, *(VARIANTS if args.variants else ())]
+    with scratch_database(server_url(args.database_url), "bench_capture") as dsn:
+        machine = machine_facts(dsn)
+        prepare(dsn, args.variants)
+        results = measure(dsn, tables, args.seconds, args.rounds)
+    settings = {
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "warmup_seconds": WARMUP_SECONDS,
+        "bulk_rows": BULK_ROWS,
+        "bulk_runs": BULK_RUNS,
+        "goals": GOALS,
+        "tables": {table: DESCRIPTIONS[table] for table in tables},
+    }
+    report(machine, settings, results)
+    path = write_results(
+        "capture-variants" if args.variants else "capture",
+        machine,
+        {"settings": settings, "measured": results},
+    )
+    print(f"\nwritten: {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+-- bench/capture.py --variants: other ways to capture, to attribute the cost of the shipped one.
+-- Each is a copy of article_plain with its own triggers. cdc.capture_no_doorbell() is derived
+-- from the installed cdc.capture(), so the two differ in the doorbell line only.
+
+DO $$
+DECLARE
+    shipped  text := pg_get_functiondef('cdc.capture()'::regprocedure);
+    doorbell text := $q$PERFORM pg_notify('cdc', '');$q$;
+BEGIN
+    IF position(doorbell IN shipped) = 0 THEN
+        RAISE EXCEPTION 'cdc.capture() no longer has the line %: update bench/capture_variants.sql', doorbell;
+    END IF;
+    -- The change log only; a relay would find changes by polling.
+    EXECUTE replace(replace(shipped, 'cdc.capture()', 'cdc.capture_no_doorbell()'), doorbell, '');
+END
+$$;
+
+-- The doorbell alone, without the change log.
+CREATE FUNCTION cdc.ring() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('cdc', '');
+    RETURN NULL;
+END
+$$;
+
+-- The doorbell, rung by at most one transaction at a time: one that finds another ringing
+-- skips it (and the commit-time NOTIFY lock). It was running when that ringer committed, so
+-- the reader's next snapshot lists it as in progress: the reader must then read again soon
+-- on its own (cdc/log.py does not, today).
+CREATE FUNCTION cdc.ring_one() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_try_advisory_xact_lock(2041, 0) THEN
+        PERFORM pg_notify('cdc', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Inserts captured per statement from the transition table: one INSERT ... SELECT and one
+-- doorbell per statement (inserts only: enough for this benchmark, not a full capture).
+CREATE FUNCTION cdc.capture_statement() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cdc.event (table_name, op, new_row)
+    SELECT TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'insert', to_jsonb(n) FROM new_rows AS n;
+    PERFORM pg_notify('cdc', '');
+    RETURN NULL;
+END
+$$;
+
+CREATE TABLE article_no_doorbell (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_no_doorbell
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_no_doorbell();
+
+CREATE TABLE article_doorbell_only (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_ring AFTER INSERT OR UPDATE OR DELETE ON article_doorbell_only
+    FOR EACH ROW EXECUTE FUNCTION cdc.ring();
+
+CREATE TABLE article_statement_doorbell (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_statement_doorbell
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_no_doorbell();
+CREATE TRIGGER cdc_ring AFTER INSERT OR UPDATE OR DELETE ON article_statement_doorbell
+    FOR EACH STATEMENT EXECUTE FUNCTION cdc.ring();
+
+CREATE TABLE article_one_ringer (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_one_ringer
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_no_doorbell();
+CREATE TRIGGER cdc_ring AFTER INSERT OR UPDATE OR DELETE ON article_one_ringer
+    FOR EACH STATEMENT EXECUTE FUNCTION cdc.ring_one();
+
+CREATE TABLE article_statement_capture (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT ON article_statement_capture
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdc.capture_statement();

@@ -1,0 +1,25 @@
+"""Exponential backoff with jitter, after psycopg_pool's: start, double, ±10 %, cap."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass
+class Backoff:
+    start: float = 0.5
+    cap: float = 30.0
+    jitter: float = 0.1
+    _next: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._next = self.start
+
+    def next_delay(self) -> float:
+        delay = self._next * random.uniform(1 - self.jitter, 1 + self.jitter)
+        self._next = min(self._next * 2, self.cap)
+        return delay

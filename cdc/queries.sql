@@ -1,0 +1,168 @@
+-- Runtime queries of the capture and relay, one named block each (cdc/sql.py loads them).
+
+-- name: current_snapshot
+SELECT pg_current_snapshot()::text AS snapshot
+
+-- name: read_changes
+-- The reading primitive (docs/architecture.md, "Reading in commit order"). One statement,
+-- so one database snapshot: the changes whose transaction was not visible in snapshot
+-- `since` but is visible in `until` (when NULL: in this statement's own snapshot, which it
+-- returns), after event `after_id`, in id order. `txid >= xmax` is an index range; the transactions
+-- that were in progress at `since` are a few index look-ups. The LEFT JOIN returns the
+-- snapshot even when there is no change.
+WITH cur AS (SELECT coalesce(%(until)s::pg_snapshot, pg_current_snapshot()) AS snap),
+page AS (  -- ids first: the sort stays small even when the delta is large
+    SELECT id
+    FROM cdc.event, cur
+    WHERE (txid >= pg_snapshot_xmax(%(since)s::pg_snapshot)
+           OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(%(since)s::pg_snapshot))))
+      AND pg_visible_in_snapshot(txid, cur.snap)
+      AND id > %(after_id)s
+    ORDER BY id
+    LIMIT %(limit)s
+)
+SELECT cur.snap::text AS snapshot, e.id, e.txid::text AS txid, e.table_name, e.op,
+       e.new_row, e.old_row, e.captured_at
+FROM cur
+LEFT JOIN (page JOIN cdc.event AS e USING (id)) ON true
+ORDER BY e.id
+
+-- name: capture_status
+SELECT table_name, excluded_columns, installed_hash, expected_hash, enabled
+FROM cdc.capture_status
+ORDER BY table_name
+
+-- name: last_tick
+SELECT id, since::text AS since, snapshot::text AS snapshot, complete, event_ids
+FROM cdc.tick
+ORDER BY id DESC
+LIMIT 1
+
+-- name: insert_tick
+INSERT INTO cdc.tick (id, since, snapshot, complete, event_ids)
+VALUES (%(id)s, %(since)s::pg_snapshot, %(snapshot)s::pg_snapshot, %(complete)s, %(event_ids)s)
+
+-- name: mark_relayed
+UPDATE cdc.relay SET relayed_tick = %(tick)s, relayed_at = now()
+
+-- name: relayed_tick
+SELECT relayed_tick FROM cdc.relay
+
+-- name: tick_changes
+-- The changes after position (`tick`, `event_id`) through tick `max_tick`, in the order
+-- they were handed on; only tables in `tables` unless NULL. Used to resend unrelayed
+-- ticks and to replay what a client missed.
+SELECT t.id AS tick, e.id, e.txid::text AS txid, e.table_name, e.op, e.new_row, e.old_row,
+       e.captured_at
+FROM cdc.tick AS t
+CROSS JOIN LATERAL unnest(t.event_ids) WITH ORDINALITY AS u (event_id, n)
+JOIN cdc.event AS e ON e.id = u.event_id
+WHERE t.id >= %(tick)s AND t.id <= %(max_tick)s
+  AND (t.id > %(tick)s OR u.event_id > %(event_id)s)
+  AND (%(tables)s::text[] IS NULL OR e.table_name = ANY (%(tables)s::text[]))
+ORDER BY t.id, u.n
+LIMIT %(limit)s
+
+-- name: tick_range
+SELECT min(id) AS oldest, max(id) AS newest FROM cdc.tick
+
+-- name: current_position
+-- The newest tick and its last event, with the snapshot this statement sees: a snapshot of
+-- rows read in the same statement reflects every change up to this position and any later
+-- change whose transaction this snapshot sees.
+SELECT t.id AS tick, coalesce(t.event_ids[cardinality(t.event_ids)], 0) AS event_id,
+       pg_current_snapshot()::text AS snapshot
+FROM cdc.tick AS t
+ORDER BY t.id DESC
+LIMIT 1
+
+-- name: try_lead
+-- Session-level: held until this connection ends, so a dead leader's lock dies with it.
+SELECT pg_try_advisory_lock(%(key)s) AS leader
+
+-- name: heartbeat
+INSERT INTO cdc.listener AS l (name, role, heartbeat_at, last_read_at, last_tick, relayed_total)
+VALUES (%(name)s, %(role)s, now(), %(last_read_at)s, %(last_tick)s, %(relayed_total)s)
+ON CONFLICT (name) DO UPDATE
+SET role = excluded.role, heartbeat_at = now(), last_read_at = excluded.last_read_at,
+    last_tick = excluded.last_tick, relayed_total = excluded.relayed_total
+
+-- name: forget_listener
+DELETE FROM cdc.listener WHERE name = %(name)s
+
+-- name: forget_dead_listeners
+DELETE FROM cdc.listener WHERE heartbeat_at < now() - make_interval(secs => %(seconds)s)
+
+-- name: prune_ticks
+-- Ticks older than the retention, never the relay's own position or anything after it.
+DELETE FROM cdc.tick
+WHERE id IN (
+    SELECT id FROM cdc.tick
+    WHERE created_at < now() - make_interval(secs => %(retention)s)
+      AND id < (SELECT relayed_tick FROM cdc.relay)
+    ORDER BY id
+    LIMIT %(limit)s
+)
+
+-- name: prune_events
+-- Events of pruned ticks only: those the oldest kept tick's lower snapshot already saw
+-- (an index range on txid below its xmax), so a kept tick never loses one.
+DELETE FROM cdc.event
+WHERE id IN (
+    SELECT e.id
+    FROM cdc.event AS e, (SELECT since FROM cdc.tick ORDER BY id LIMIT 1) AS oldest
+    WHERE e.txid < pg_snapshot_xmax(oldest.since)
+      AND pg_visible_in_snapshot(e.txid, oldest.since)
+    LIMIT %(limit)s
+)
+
+-- name: relay_health
+-- Lag: the age of the oldest captured change that is not relayed yet (0 when none);
+-- pending: how many committed changes wait; captured_total: event ids handed out so far
+-- (a rolled-back write takes one too), for /metrics.
+SELECT
+    r.relayed_tick,
+    r.relayed_at,
+    coalesce(extract(epoch FROM now() - p.oldest), 0)::float8 AS lag_seconds,
+    p.pending,
+    coalesce(pg_sequence_last_value(pg_get_serial_sequence('cdc.event', 'id')), 0) AS captured_total,
+    (SELECT json_agg(json_build_object(
+        'name', l.name, 'role', l.role, 'started_at', l.started_at,
+        'heartbeat_age', extract(epoch FROM now() - l.heartbeat_at)::float8,
+        'last_read_at', l.last_read_at, 'last_tick', l.last_tick,
+        'relayed_total', l.relayed_total) ORDER BY l.role, l.name)
+     FROM cdc.listener AS l) AS listeners
+FROM cdc.relay AS r
+JOIN cdc.tick AS t ON t.id = r.relayed_tick
+CROSS JOIN LATERAL (SELECT CASE WHEN t.complete THEN t.snapshot ELSE t.since END AS snap) AS s
+CROSS JOIN LATERAL (
+    SELECT min(e.captured_at) AS oldest, count(*) AS pending
+    FROM cdc.event AS e
+    WHERE e.txid >= pg_snapshot_xmax(s.snap)
+       OR e.txid = ANY (ARRAY(SELECT pg_snapshot_xip(s.snap)))
+) AS p
+
+-- name: channel_layer_notify
+-- The channel layer (core/channel_layer.py): one message, or a wake-up, inside the payload.
+SELECT pg_notify(%(address)s, %(payload)s)
+
+-- name: channel_layer_notify_stored
+-- A message over the payload limit: stored until it expires, its id sent after `head`.
+-- One statement, so the row is committed before any listener hears of it.
+WITH stored AS (
+    INSERT INTO channel_layer.message (body, expires_at)
+    VALUES (%(body)s, to_timestamp(%(expires_at)s))
+    RETURNING id
+)
+SELECT pg_notify(%(address)s, %(head)s || stored.id) FROM stored
+
+-- name: channel_layer_read
+-- A group message: every process with members reads it once; it goes when it expires.
+SELECT body FROM channel_layer.message WHERE id = %(id)s
+
+-- name: channel_layer_take
+-- A message for one channel: its one reader deletes it as it reads it.
+DELETE FROM channel_layer.message WHERE id = %(id)s RETURNING body
+
+-- name: channel_layer_sweep
+DELETE FROM channel_layer.message WHERE expires_at < now()

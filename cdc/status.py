@@ -1,0 +1,101 @@
+"""What is under capture, and whether each installed trigger is still the current one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from cdc.sql import query
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerStatus:
+    table: str
+    state: str  # 'ok' | 'outdated' | 'disabled' | 'missing'
+    excluded_columns: tuple[str, ...] = ()
+    installed_hash: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
+def capture_report(cursor: Any) -> list[TriggerStatus]:
+    """Every table with a capture trigger, plus the configured ones that lack it."""
+    cursor.execute(query("capture_status"))
+    installed = {
+        table: TriggerStatus(
+            table=table,
+            state=_state(installed_hash, expected_hash, enabled),
+            excluded_columns=tuple(excluded),
+            installed_hash=installed_hash,
+        )
+        for table, excluded, installed_hash, expected_hash, enabled in cursor.fetchall()
+    }
+    missing = {t: TriggerStatus(t, "missing") for t in settings.CDC_STREAMS if t not in installed}
+    return sorted({**installed, **missing}.values(), key=lambda s: s.table)
+
+
+def _state(installed_hash: str | None, expected_hash: str, enabled: bool) -> str:
+    if installed_hash != expected_hash:
+        return "outdated"
+    return "ok" if enabled else "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    name: str
+    role: str  # 'leader' | 'standby'
+    heartbeat_age: float  # seconds since its last heartbeat
+    last_tick: int | None
+    relayed_total: int  # changes this process relayed since it started
+
+
+@dataclass(frozen=True, slots=True)
+class RelayHealth:
+    relayed_tick: int
+    relayed_at: datetime
+    lag_seconds: float  # age of the oldest committed change not relayed yet
+    pending: int  # committed changes not relayed yet
+    captured_total: int  # event ids handed out so far
+    listeners: tuple[Listener, ...]
+
+    def leader(self, max_heartbeat_age: float) -> Listener | None:
+        """The leader, if its heartbeat is fresh: a killed leader's row outlives it."""
+        return next(
+            (x for x in self.listeners if x.role == "leader" and x.heartbeat_age < max_heartbeat_age), None
+        )
+
+    def problems(self, *, max_heartbeat_age: float, max_lag: float) -> list[str]:
+        """Why the relay is unhealthy; empty when it is healthy (/healthz, cdc_status)."""
+        found = []
+        if self.leader(max_heartbeat_age) is None:
+            found.append(f"no cdc_listen leader has sent a heartbeat in the last {max_heartbeat_age:g}s")
+        if self.lag_seconds > max_lag:
+            found.append(f"relay lag {self.lag_seconds:.1f}s is over {max_lag:g}s")
+        return found
+
+
+def relay_health(cursor: Any) -> RelayHealth:
+    cursor.execute(query("relay_health"))
+    relayed_tick, relayed_at, lag, pending, captured, listeners = cursor.fetchone()
+    return RelayHealth(
+        relayed_tick=relayed_tick,
+        relayed_at=relayed_at,
+        lag_seconds=lag,
+        pending=pending,
+        captured_total=captured,
+        listeners=tuple(
+            Listener(
+                name=row["name"],
+                role=row["role"],
+                heartbeat_age=row["heartbeat_age"],
+                last_tick=row["last_tick"],
+                relayed_total=row["relayed_total"],
+            )
+            for row in listeners or ()
+        ),
+    )

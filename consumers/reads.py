@@ -1,0 +1,114 @@
+"""What consumers read from the database: snapshots and replays of the change log.
+
+Each subscribe (or repair) reads in one REPEATABLE READ transaction, so the rows, the
+current position, the tick range and the replayed changes all come from one database
+snapshot: nothing pruned, committed or relayed in between can make them disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from psycopg import AsyncConnection, IsolationLevel
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from cdc import ticks
+from cdc.routing import ARTICLES, StreamChange
+from cdc.ticks import Position
+from consumers.subscription import Subscription
+from core.database import conninfo
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+POOL_SIZE = 10  # database connections per daphne process for subscribes and repairs
+POOL_TIMEOUT = 10.0  # seconds a subscribe waits for a connection before it is `unavailable`
+REPLAY_LIMIT = 10_000  # changes a resume may replay; further behind gets a reset
+PAGE = 500  # changes read from the log at a time during a replay
+EXPIRED, UNKNOWN, TOO_FAR_BEHIND = "expired", "unknown", "too_far_behind"
+
+_pools: dict[str, AsyncConnectionPool[AsyncConnection[Any]]] = {}
+
+
+@cache
+def _sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+    await conn.set_read_only(True)
+
+
+@asynccontextmanager
+async def consistent() -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection whose statements all see one snapshot (the transaction ends on exit)."""
+    dsn = conninfo()
+    pool = _pools.get(dsn)
+    if pool is None:
+        pool = _pools[dsn] = AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            timeout=POOL_TIMEOUT,
+            configure=_configure,
+            check=AsyncConnectionPool.check_connection,
+            name="consumers",
+        )
+    await pool.open()
+    async with pool.connection() as conn:
+        yield conn
+
+
+async def close_pools() -> None:
+    while _pools:
+        await _pools.popitem()[1].close()
+
+
+async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int) -> list[dict[str, Any]]:
+    """The latest `limit` rows the subscription matches, newest first."""
+    f = sub.filters
+    if sub.stream == ARTICLES:
+        name, params = "latest_articles", {"category": f.category, "source": f.source}
+    else:
+        name = "latest_posts"
+        params = {"viewer_id": sub.viewer_id, "author_id": f.author_id, "visibility": f.visibility}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_sql(name), {**params, "limit": limit})
+        return [r["row"] for r in await cur.fetchall()]
+
+
+async def cannot_replay(conn: AsyncConnection[Any], start: Position, newest: int) -> str | None:
+    """Why the log cannot replay from `start` (a reset reason), or None when it can."""
+    oldest, _ = await ticks.tick_range(conn)
+    if start.tick < oldest:
+        return EXPIRED
+    if start.tick > newest:
+        return UNKNOWN
+    async with conn.cursor() as cur:
+        await cur.execute(_sql("pending_changes"), {"tick": start.tick, "max_tick": newest})
+        row = await cur.fetchone()
+    assert row is not None
+    return TOO_FAR_BEHIND if row[0] > REPLAY_LIMIT else None
+
+
+async def replay(
+    conn: AsyncConnection[Any], sub: Subscription, start: Position, up_to_tick: int
+) -> AsyncIterator[StreamChange]:
+    """Every change after `start` through tick `up_to_tick` as the subscriber sees it, in
+    order, each admitted once by the subscription."""
+    tables = [table for table, stream in settings.CDC_STREAMS.items() if stream == sub.stream]
+    while True:
+        page = await ticks.changes_after(conn, start, up_to_tick=up_to_tick, tables=tables, limit=PAGE)
+        for change in page:
+            seen = sub.view(change)
+            if seen is not None and sub.admit(seen):
+                yield seen
+        if len(page) < PAGE:
+            return
+        start = Position(page[-1].tick, page[-1].id)

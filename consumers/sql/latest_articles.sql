@@ -1,0 +1,10 @@
+-- The latest articles matching the filters, newest first, shaped as the capture trigger
+-- writes rows (to_jsonb, minus the columns excluded from capture).
+SELECT to_jsonb(a) - coalesce(
+           (SELECT excluded_columns FROM cdc.capture_status WHERE table_name = 'public.article'),
+           '{}') AS row
+FROM article AS a
+WHERE (%(category)s::text IS NULL OR a.category = %(category)s::text)
+  AND (%(source)s::text IS NULL OR a.source = %(source)s::text)
+ORDER BY a.published_at DESC, a.id DESC
+LIMIT %(limit)s

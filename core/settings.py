@@ -1,0 +1,127 @@
+"""Settings, all from the environment (every variable is listed in README.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from core.database import database_url, django_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG")
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-set-DJANGO_SECRET_KEY-in-production")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "core",
+    "cdc",
+    "consumers",
+]
+
+MIDDLEWARE = [
+    "core.logging.AccessLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+ASGI_APPLICATION = "core.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": django_database(database_url())}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+# Change capture and relay (docs/operations.md).
+CDC_CHANNEL = "cdc"  # the doorbell: NOTIFY cdc, '' (constant payload)
+CDC_POLL_INTERVAL = float(os.environ.get("CDC_POLL_INTERVAL", "1.0"))
+CDC_BATCH_SIZE = int(os.environ.get("CDC_BATCH_SIZE", "5000"))
+CDC_RETENTION_SECONDS = int(os.environ.get("CDC_RETENTION_SECONDS", str(7 * 24 * 3600)))
+# Tables under capture and the stream each one feeds (the websocket API's stream names).
+CDC_STREAMS = {"public.article": "articles", "public.post": "posts"}
+
+# The channel layer carries relayed changes from cdc_listen to every daphne process.
+# `postgres` (default): the project's own layer over the same database (core/channel_layer.py).
+# `redis`: channels_redis' RedisPubSubChannelLayer, for several daphne hosts.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+_LAYERS = {
+    "postgres": {"BACKEND": "core.channel_layer.PostgresChannelLayer", "CONFIG": {}},
+    "redis": {"BACKEND": "core.channel_layer.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+}
+if CHANNEL_LAYER not in _LAYERS:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: choose one of {', '.join(_LAYERS)}")
+CHANNEL_LAYERS = {"default": _LAYERS[CHANNEL_LAYER]}
+
+# Operations (docs/operations.md): health thresholds, the relay's metrics port, logs.
+HEALTH_MAX_HEARTBEAT_AGE = float(os.environ.get("HEALTH_MAX_HEARTBEAT_AGE", "10"))  # seconds
+HEALTH_MAX_LAG = float(os.environ.get("HEALTH_MAX_LAG", "30"))  # seconds
+CDC_METRICS_PORT = int(os.environ.get("CDC_METRICS_PORT") or 0) or None  # None: no metrics server
+
+# Logs: one line per notable event on stderr; LOG_LEVEL picks the threshold, LOG_FORMAT=json
+# makes each line one JSON object with the same fields in every process (core/logging.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+_FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    "json": {"()": "core.logging.JsonFormatter"},
+}
+if LOG_FORMAT not in _FORMATTERS:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: choose one of {', '.join(_FORMATTERS)}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {LOG_FORMAT: _FORMATTERS[LOG_FORMAT]},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}},
+}

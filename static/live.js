@@ -1,0 +1,178 @@
+// The dashboard's live client: one websocket, two subscriptions (docs/protocol.md).
+// It reconnects after any drop with exponential backoff and jitter, resumes each stream
+// from the last position it saw, and drops repeats by event id, so a page left open
+// through a server restart shows every change once. No dependencies, no build step.
+//
+// Hooks for tests and tools: #connection[data-state] is connecting | live | offline;
+// each item is <li data-id="<row id>" data-event-id="<event id of its last change>">.
+(() => {
+  "use strict";
+
+  const SNAPSHOT = 30; // rows asked for on subscribe (and after a reset)
+  const KEEP = 100; // items kept per list
+  const SEEN = 5000; // event ids remembered per stream, to drop repeats
+  const BACKOFF_START = 500; // ms; doubles each failed attempt, up to BACKOFF_CAP
+  const BACKOFF_CAP = 8000;
+  const PING_EVERY = 20000; // ms; no pong within PONG_WAIT: the connection is dead
+  const PONG_WAIT = 10000;
+
+  const statusEl = document.getElementById("connection");
+  const filterEl = document.getElementById("category-filter");
+  const streams = {
+    articles: newStream(document.getElementById("articles"), renderArticle),
+    posts: newStream(document.getElementById("posts"), renderPost),
+  };
+  let socket = null;
+  let attempt = 0;
+  let pingTimer = null;
+  let pongTimer = null;
+
+  function newStream(list, render) {
+    return { list, render, filters: {}, position: null, seen: new Set() };
+  }
+
+  function setStatus(state, text) {
+    statusEl.dataset.state = state;
+    statusEl.textContent = text || state;
+  }
+
+  function connect() {
+    setStatus("connecting", attempt ? `reconnecting (attempt ${attempt + 1})` : "connecting");
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + location.host + document.body.dataset.liveUrl);
+    socket = ws;
+    ws.onopen = () => {
+      attempt = 0;
+      setStatus("live");
+      Object.keys(streams).forEach(subscribe);
+      pingTimer = setInterval(ping, PING_EVERY);
+    };
+    ws.onmessage = (event) => handle(JSON.parse(event.data));
+    ws.onclose = () => {
+      if (socket !== ws) return;
+      socket = null;
+      clearInterval(pingTimer);
+      clearTimeout(pongTimer);
+      retry();
+    };
+  }
+
+  function retry() {
+    const ceiling = Math.min(BACKOFF_CAP, BACKOFF_START * 2 ** attempt);
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2; // jitter: clients spread out
+    attempt += 1;
+    setStatus("offline", `offline: retrying in ${(delay / 1000).toFixed(1)}s`);
+    setTimeout(connect, delay);
+  }
+
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  function ping() {
+    send({ type: "ping" });
+    pongTimer = setTimeout(() => socket && socket.close(), PONG_WAIT);
+  }
+
+  function subscribe(name) {
+    const s = streams[name];
+    const message = { type: "subscribe", stream: name, filters: s.filters, snapshot: SNAPSHOT };
+    if (s.position) message.after = s.position; // resume: exactly what was missed
+    send(message);
+  }
+
+  function handle(message) {
+    const s = streams[message.stream];
+    switch (message.type) {
+      case "subscribed":
+        s.position = s.position || message.position; // a resume keeps its own until changes come
+        break;
+      case "snapshot":
+        clear(s);
+        message.rows.forEach((row) => s.list.append(item(s, row, "")));
+        s.position = message.position;
+        break;
+      case "reset":
+        clear(s); // the snapshot that follows is the new state
+        break;
+      case "change":
+        apply(s, message);
+        s.position = message.position;
+        break;
+      case "pong":
+        clearTimeout(pongTimer);
+        break;
+      case "error":
+        console.warn("live:", message.code, message.message);
+        if (message.code === "unavailable" && socket) socket.close(); // reconnect and resume
+        break;
+    }
+  }
+
+  function clear(s) {
+    s.list.replaceChildren();
+    s.seen.clear();
+  }
+
+  function apply(s, change) {
+    if (s.seen.has(change.id)) return; // a repeat: already shown
+    s.seen.add(change.id);
+    if (s.seen.size > SEEN) s.seen.delete(s.seen.values().next().value);
+    const id = (change.row || change.old).id;
+    const existing = s.list.querySelector(`:scope > li[data-id="${id}"]`);
+    if (change.op === "delete" || !matches(change.row, s.filters)) {
+      if (existing) existing.remove();
+      return;
+    }
+    const fresh = item(s, change.row, change.id);
+    if (existing) existing.replaceWith(fresh);
+    else s.list.prepend(fresh);
+    while (s.list.children.length > KEEP) s.list.lastElementChild.remove();
+  }
+
+  function matches(row, filters) {
+    return Object.entries(filters).every(([key, value]) => row[key] === value);
+  }
+
+  function item(s, row, eventId) {
+    const li = document.createElement("li");
+    li.dataset.id = row.id;
+    li.dataset.eventId = eventId;
+    s.render(li, row);
+    return li;
+  }
+
+  function renderArticle(li, row) {
+    const title = el(/^https?:\/\//i.test(row.url) ? "a" : "span", "title", row.title);
+    if (title.tagName === "A") title.href = row.url;
+    li.append(title, el("div", "meta", [row.source, row.category, when(row.published_at)].filter(Boolean).join(" · ")));
+  }
+
+  function renderPost(li, row) {
+    const meta = [`user #${row.author_id}`, when(row.created_at)];
+    if (row.visibility === "private") meta.push("private");
+    li.classList.toggle("private", row.visibility === "private");
+    li.append(el("div", "body", row.body), el("div", "meta", meta.join(" · ")));
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    node.className = className;
+    node.textContent = text; // never innerHTML: rows come from any writer
+    return node;
+  }
+
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString() : "";
+  }
+
+  if (filterEl) {
+    filterEl.addEventListener("change", () => {
+      const articles = streams.articles;
+      articles.filters = filterEl.value ? { category: filterEl.value } : {};
+      articles.position = null; // a new subscription: a new snapshot, not a resume
+      subscribe("articles"); // when offline, the next connect subscribes with the new filter
+    });
+  }
+  connect();
+})();

@@ -1,0 +1,108 @@
+"""Tests run against a real Postgres: `DATABASE_URL` when set, the embedded server otherwise.
+
+`manage.py migrate` builds a template database once per session; `fresh_db` clones it
+(CREATE DATABASE ... TEMPLATE, a file copy) for each test, so every test has its own
+database to commit to, LISTEN on, and point real processes at.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from core.database import conninfo
+from tests.pg import DisposableServer
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a tool or server is missing; under CI=true, fail instead: nothing is
+    silently left out of CI."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    """A database migrated once per session by the real `manage.py migrate`."""
+    name = f"livefeed_template_{os.getpid()}"
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        migrate(conninfo(dbname=name))
+        yield name
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def fresh_db(template_db: str) -> Iterator[str]:
+    """A new database cloned from the migrated template; yields its conninfo."""
+    name = f"cdc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template_db)
+            )
+        )
+    try:
+        yield conninfo(dbname=name)
+    finally:
+        drop_database(name)
+
+
+def migrate(dsn: str) -> None:
+    """Install everything the real way: `manage.py migrate` in its own process."""
+    env = {**os.environ, "DATABASE_URL": dsn}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+async def aconn(fresh_db: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def user_id(fresh_db: str) -> int:
+    """A Django user, made with SQL like an external system would (posts need an author)."""
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO auth_user (username, password, is_superuser, is_staff, is_active,"
+            " first_name, last_name, email, date_joined)"
+            " VALUES ('alice', '!', false, false, true, '', '', '', now()) RETURNING id"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def disposable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DisposableServer]:
+    """A migrated Postgres server of the test's own: it may be restarted or killed."""
+    server = DisposableServer(tmp_path_factory.mktemp("pg") / "data")
+    try:
+        migrate(server.dsn)
+        yield server
+    finally:
+        server.cleanup()

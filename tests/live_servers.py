@@ -1,0 +1,52 @@
+"""The live system as real processes on the test's database: cdc_listen relaying, daphne
+serving /ws/live/ and the pages, the default channel layer between them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from tests.probes import get, poll
+from tests.processes import Process, cdc_listen, daphne, free_port
+
+FAST = ("--poll-interval", "0.2")
+
+
+@dataclass
+class LiveSystem:
+    dsn: str
+    port: int
+    listener: Process
+    web: Process | None = None
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start_web(self) -> None:
+        """daphne on the same port (after `stop_web`, too)."""
+        self.web = daphne(self.dsn, self.port)
+
+    def wait_web(self) -> None:
+        poll(lambda: get(self.url("/healthz"))[0], lambda status: status in (200, 503))
+
+    def stop_web(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+
+    def stop(self) -> None:
+        self.stop_web()
+        self.listener.stop()
+
+
+@contextmanager
+def live_system(dsn: str) -> Iterator[LiveSystem]:
+    listener = cdc_listen(dsn, *FAST)
+    system = LiveSystem(dsn, free_port(), listener)
+    try:
+        system.start_web()  # both start at once: each takes seconds to import Django
+        listener.wait_for("leader gained")
+        system.wait_web()
+        yield system
+    finally:
+        system.stop()

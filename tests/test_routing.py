@@ -1,0 +1,100 @@
+"""Routing: group names Channels accepts for any key, and who sees what of a post."""
+
+from __future__ import annotations
+
+from channels.layers import BaseChannelLayer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cdc.routing import (
+    AUTHOR,
+    PUBLIC,
+    StreamChange,
+    category_group,
+    own_group,
+    routes,
+    stream_group,
+    view_for,
+)
+
+layer = BaseChannelLayer()
+
+
+def post(op: str, row: dict | None, old: dict | None = None) -> StreamChange:
+    return StreamChange(id=7, txid=100, tick=3, stream="posts", op=op, row=row, old=old)
+
+
+def post_row(visibility: str, body: str = "text") -> dict:
+    return {"id": 1, "author_id": 42, "body": body, "visibility": visibility}
+
+
+@given(st.text(max_size=500))
+def test_any_category_text_gives_a_valid_group_name(category):
+    group = category_group(category)
+    assert layer.require_valid_group_name(group)
+    assert len(group) < 100
+
+
+@given(st.text(max_size=50), st.text(max_size=50))
+def test_different_categories_get_different_groups(a, b):
+    assert (category_group(a) == category_group(b)) == (a == b)
+
+
+def test_articles_go_to_the_stream_and_to_old_and_new_category_groups():
+    moved = StreamChange(
+        id=1,
+        txid=1,
+        tick=1,
+        stream="articles",
+        op="update",
+        row={"category": "tech"},
+        old={"category": "misc"},
+    )
+    assert [g for g, _ in routes(moved)] == [
+        stream_group("articles"),
+        category_group("misc"),
+        category_group("tech"),
+    ]
+
+
+def test_private_post_goes_only_to_its_authors_own_group():
+    assert [(g, v.audience) for g, v in routes(post("insert", post_row("private")))] == [
+        (own_group(42), AUTHOR)
+    ]
+
+
+def test_public_post_goes_to_everyone_and_to_the_author():
+    groups = {g: v.audience for g, v in routes(post("insert", post_row("public")))}
+    assert groups == {
+        "cdc.posts": PUBLIC,
+        "cdc.posts.author.42": PUBLIC,
+        own_group(42): AUTHOR,
+    }
+
+
+def test_a_post_turning_private_leaves_public_view_without_its_body():
+    change = post("update", post_row("private", "now secret"), old=post_row("public", "was public"))
+    seen = view_for(change, viewer_id=None)
+    assert seen is not None
+    assert (seen.op, seen.row, seen.old) == ("delete", None, {"id": 1, "author_id": 42})
+    author_view = view_for(change, viewer_id=42)
+    assert author_view is not None
+    assert (author_view.op, author_view.row["body"]) == ("update", "now secret")
+
+
+def test_a_post_turning_public_enters_public_view_as_an_insert():
+    change = post("update", post_row("public"), old=post_row("private"))
+    seen = view_for(change, viewer_id=7)
+    assert seen is not None
+    assert (seen.op, seen.old) == ("insert", None)
+
+
+def test_private_changes_show_other_viewers_nothing():
+    assert view_for(post("delete", None, old=post_row("private")), viewer_id=None) is None
+    assert view_for(post("insert", post_row("private")), viewer_id=43) is None
+
+
+def test_a_change_survives_the_trip_through_a_message():
+    change = post("insert", post_row("public"))
+    assert StreamChange.from_message(change.as_message()) == change
+    assert change.as_message()["position"] == "3:7"

@@ -1,0 +1,107 @@
+"""A websocket client for tests, speaking docs/protocol.md: over Channels' in-process
+WebsocketCommunicator, or over a real socket to a real daphne (the `websockets` package)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+from websockets.asyncio.client import ClientConnection, connect
+
+TIMEOUT = 10.0  # seconds any one expected message may take
+
+
+class JsonSocket:
+    """JSON in, JSON out, each wait bounded; the transport is a subclass's."""
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        raise NotImplementedError
+
+    async def receive_text(self) -> str:
+        raise NotImplementedError
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.send_frame(json.dumps(message))
+
+    async def receive(self) -> dict[str, Any]:
+        return json.loads(await self.receive_text())
+
+    async def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        await self.send(message)
+        return await self.receive()
+
+    async def subscribe(self, stream: str, **fields: Any) -> list[dict[str, Any]]:
+        """Subscribe; the `subscribed` message, and the snapshot if one was asked for."""
+        first = await self.ask({"type": "subscribe", "stream": stream, **fields})
+        assert first["type"] == "subscribed", first
+        return [first, await self.receive()] if "snapshot" in fields else [first]
+
+    async def changes(self, count: int) -> list[dict[str, Any]]:
+        out = [await self.receive() for _ in range(count)]
+        assert all(m["type"] == "change" for m in out), out
+        return out
+
+    async def answers_ping(self) -> bool:
+        """Pong is the next message: no other reply was pending for this client."""
+        return await self.ask({"type": "ping"}) == {"type": "pong"}
+
+
+class CommunicatorSocket(JsonSocket):
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self.ws.send_to(bytes_data=frame)
+        else:
+            await self.ws.send_to(text_data=frame)
+
+    async def receive_text(self) -> str:
+        return await self.ws.receive_from(timeout=TIMEOUT)
+
+
+class RealSocket(JsonSocket):
+    def __init__(self, connection: ClientConnection) -> None:
+        self.ws = connection
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    async def receive_text(self) -> str:
+        frame = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+        assert isinstance(frame, str)
+        return frame
+
+
+@asynccontextmanager
+async def communicator(app: Any, cookie: str | None = None) -> AsyncIterator[CommunicatorSocket]:
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    ws = WebsocketCommunicator(app, "/ws/live/", headers=headers)
+    accepted, _ = await ws.connect(timeout=TIMEOUT)
+    assert accepted
+    try:
+        yield CommunicatorSocket(ws)
+    finally:
+        await ws.disconnect(timeout=TIMEOUT)
+
+
+@asynccontextmanager
+async def real_socket(port: int, cookie: str | None = None) -> AsyncIterator[RealSocket]:
+    """A websocket to daphne on 127.0.0.1:`port`, as a browser on that origin opens it."""
+    async with connect(
+        f"ws://127.0.0.1:{port}/ws/live/",
+        origin=f"http://127.0.0.1:{port}",
+        additional_headers={"Cookie": cookie} if cookie else None,
+        compression=None,  # frames go on the wire at their real size
+        proxy=None,
+        max_size=None,
+        max_queue=None,  # a client that stops reading still takes the close handshake
+        open_timeout=TIMEOUT,
+    ) as ws:
+        yield RealSocket(ws)
