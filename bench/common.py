@@ -7,6 +7,8 @@ so that `bench.common` and `core` import without path tricks.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -91,3 +93,9 @@ def write_results(name: str, machine: dict[str, Any], results: dict[str, Any]) -
     tmp.write_text(json.dumps(document, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when `stopping` is set: pacing, never synchronisation."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)

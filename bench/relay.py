@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import statistics
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -26,15 +24,10 @@ from typing import Any
 import psycopg
 
 from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
-from tests.processes import ROOT, Process, cdc_listen
+from tests.processes import Process, cdc_listen, migrate
 
 GOAL_CHANGES_PER_S = 20_000
 GOAL_LAG_P99_MS = 50.0
-
-
-def migrate(dsn: str) -> None:
-    env = {**os.environ, "DATABASE_URL": dsn}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def received(member: Process) -> dict[str, float]:

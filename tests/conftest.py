@@ -8,8 +8,6 @@ database to commit to, LISTEN on, and point real processes at.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from psycopg import sql
 
 from core.database import conninfo
 from tests.pg import DisposableServer
+from tests.processes import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -63,14 +62,6 @@ def fresh_db(template_db: str) -> Iterator[str]:
         yield conninfo(dbname=name)
     finally:
         drop_database(name)
-
-
-def migrate(dsn: str) -> None:
-    """Install everything the real way: `manage.py migrate` in its own process."""
-    env = {**os.environ, "DATABASE_URL": dsn}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
 
 
 def drop_database(name: str) -> None:

@@ -92,6 +92,14 @@ def daphne(dsn: str, port: int, **env: str) -> Process:
     return Process(argv, {"DATABASE_URL": dsn, **env}, "daphne")
 
 
+def migrate(dsn: str) -> None:
+    """Install everything the real way: `manage.py migrate` in its own process."""
+    env = {**os.environ, "DATABASE_URL": dsn}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
