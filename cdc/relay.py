@@ -156,11 +156,11 @@ class Relay:
                 await ticks.mark_relayed(conn, last_tick)
                 self._count(last_tick, batch)
             cursor = batch.next_cursor()
+            await self._heartbeat(conn)  # at most every HEARTBEAT_EVERY, and while catching up too
             if time.monotonic() >= next_housekeeping:
                 await self._housekeeping(conn)
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
             if batch.complete and batch.cursor.until is None:
-                await self._heartbeat(conn)
                 await self._wait_for_doorbell(conn)
 
     async def _resend_unrelayed(self, conn: AsyncConnection[Any]) -> None:

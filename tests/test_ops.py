@@ -109,6 +109,15 @@ def test_healthz_follows_the_listener_through_kill_restart_and_stop(system):
     assert body["relay"]["leader"] is None
 
 
+def test_a_leader_working_through_a_backlog_is_reported_alive(system):
+    psql(system.dsn, "INSERT INTO article (title) SELECT 'backlog ' || i FROM generate_series(1, 30000) AS i")
+    listener = system.start_listener("--batch-size", "10")  # thousands of ticks to catch up
+
+    _status, body = poll(system.health, lambda answer: answer[1].get("relay", {}).get("leader") is not None)
+    assert body["relay"]["leader"] == listener_name(listener)
+    assert body["relay"]["pending"] > 0, "caught up before the check: make the backlog longer"
+
+
 def test_healthz_is_503_when_the_database_is_gone(system):
     assert system.health()[1]["database"] == "ok"
     drop_database(conninfo_to_dict(system.dsn)["dbname"])
