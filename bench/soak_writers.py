@@ -93,12 +93,7 @@ class Writer:
         return [c for _ in range(3) for c in await self._insert_article(conn)]
 
     async def _update_article(self, conn: Conn) -> list[Change]:
-        if not self._articles:
-            return await self._insert_article(conn)
-        statement = "UPDATE article SET body = %s WHERE id = %s RETURNING id"
-        return await self._one(
-            conn, ARTICLE, "update", statement, (f"edit {self.transactions}", self._pick(self._articles))
-        )
+        return await self._update_body(conn, ARTICLE, self._articles) or await self._insert_article(conn)
 
     async def _delete_article(self, conn: Conn) -> list[Change]:
         if not self._articles:
@@ -117,12 +112,15 @@ class Writer:
         return done
 
     async def _update_post(self, conn: Conn) -> list[Change]:
-        if not self._posts:
-            return await self._insert_post(conn)
-        statement = "UPDATE post SET body = %s WHERE id = %s RETURNING id"
-        return await self._one(
-            conn, POST, "update", statement, (f"edit {self.transactions}", self._pick(self._posts))
-        )
+        return await self._update_body(conn, POST, self._posts) or await self._insert_post(conn)
+
+    async def _update_body(self, conn: Conn, table: str, ids: list[int]) -> list[Change]:
+        """Edit one of `ids` (article and post both have a body); nothing when there is none."""
+        if not ids:
+            return []
+        statement = f"UPDATE {table} SET body = %s WHERE id = %s RETURNING id"  # table: a constant
+        params = (f"edit {self.transactions}", self._pick(ids))
+        return await self._one(conn, table, "update", statement, params)
 
     def _pick(self, ids: list[int]) -> int:
         return ids[self.rng.randrange(len(ids))]
