@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import psycopg
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cdc import ticks
@@ -46,6 +47,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         metrics.WS_CONNECTIONS.dec()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its `aclose_old_connections()` before every message: a
+        hop to daphne's one sync thread per relayed batch per connection, which made fan-out
+        to 1,000 sockets CPU-bound (bench/e2e.py). This consumer reads through its own pool
+        (consumers/reads.py) and never holds a Django database connection."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     # Client messages
 
