@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -122,7 +123,7 @@ class Report:
     client_reconnects: int = 0
     unavailable_retries: int = 0
     faults: Counter[str] = field(default_factory=Counter)
-    recoveries: list[float] = field(default_factory=list)
+    recoveries: dict[str, list[float]] = field(default_factory=dict)  # seconds, by fault
     problems: list[str] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=dict)
 
@@ -135,12 +136,19 @@ class Report:
             ("changes in the log", self.logged_changes),
             ("changes delivered to clients", self.deliveries),
             ("faults injected", ", ".join(f"{kind}: {n}" for kind, n in sorted(self.faults.items()))),
-            ("max recovery (s)", f"{max(self.recoveries, default=0):.2f}"),
+            *((f"recovery after {kind}: median / max (s)", _spread(t)) for kind, t in self._recoveries()),
             ("client reconnects", self.client_reconnects),
             ("subscribes retried (database unavailable)", self.unavailable_retries),
             ("problems", len(self.problems)),
         ]
         return markdown_table(["soak", "figure"], rows)
+
+    def _recoveries(self) -> list[tuple[str, list[float]]]:
+        return sorted(self.recoveries.items())
+
+
+def _spread(seconds: list[float]) -> str:
+    return f"{statistics.median(seconds):.2f} / {max(seconds):.2f}"
 
 
 async def soak(seconds: float, clients: int = 50, rate: float = 40.0) -> Report:
@@ -232,8 +240,8 @@ async def _inject_faults(system: System, clients: list[Client], author: int, rep
         report.faults[kind] += 1
         try:
             await _recover(system.dsn, clients, author, f"probe {slot}")
-            report.recoveries.append(time.monotonic() - fault_at)
-            progress(f"every client has the probe after {report.recoveries[-1]:.2f}s")
+            report.recoveries.setdefault(kind, []).append(time.monotonic() - fault_at)
+            progress(f"every client has the probe after {report.recoveries[kind][-1]:.2f}s")
         except TimeoutError:
             report.problems.append(
                 f"after {kind}, a probe did not reach every client in {RECOVERY_TIMEOUT:g}s"

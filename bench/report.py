@@ -1,0 +1,400 @@
+"""docs/benchmarks.md and its plots (docs/img/*.png), from the JSON files in bench/results/.
+
+Called by bench/all.py (also alone: `.venv/bin/python -m bench.all --report-only`). Each
+benchmark's section has its figures against their goals, the command that produced them and
+the machine they were measured on; a benchmark without results says how to produce them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from bench import capture, e2e, layer, load, relay, soak
+from bench.common import RESULTS_DIR, markdown_table
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+REPORT = DOCS / "benchmarks.md"
+IMAGES = DOCS / "img"
+LAYER_NAMES = ("postgres", "redis")
+RELAY_RATE_GOAL = f"≥ {relay.GOAL_CHANGES_PER_S:,}"
+RELAY_LAG_GOAL = f"< {relay.GOAL_LAG_P99_MS:g}"
+
+Result = dict[str, Any]  # one results file: {"benchmark", "machine", "results"}
+Section = Callable[[Result, str], list[str]]  # a results file and its command -> Markdown parts
+
+INTRO = """\
+# Benchmarks
+
+Written by `python -m bench.all` from `bench/results/*.json`; do not edit by hand
+(`python -m bench.all --report-only` rewrites it from the JSON files). What each benchmark
+does and its options: `bench/README.md` and each module's docstring. Every figure comes with
+the machine it was measured on: with 2 cores, whatever else runs moves them, so look at the
+load average (taken before and after the run) before comparing two reports.
+"""
+
+
+def load_results(name: str) -> Result | None:
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    pg = machine.get("postgres", {})
+    start = machine.get("load_average_1m_at_start", machine.get("load_average_1m", "?"))
+    return (
+        f"Measured {machine['date']} on {machine['cores']} cores ({machine['cpu']}), load average"
+        f" (1 min) {start} at start and {machine.get('load_average_1m_at_end', '?')} at end;"
+        f" PostgreSQL {pg.get('server_version', '?')} (fsync={pg.get('fsync')},"
+        f" synchronous_commit={pg.get('synchronous_commit')}, shared_buffers={pg.get('shared_buffers')}),"
+        f" Python {machine.get('python', '?')}."
+    )
+
+
+def provenance(command: str, machine: dict[str, Any]) -> str:
+    return f"`{command}`. {machine_line(machine)}"
+
+
+def image(fig: Figure, name: str, alt: str) -> str:
+    """Save a plot to docs/img/<name>.png; the Markdown that shows it."""
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(IMAGES / f"{name}.png", dpi=110)
+    plt.close(fig)
+    return f"![{alt}](img/{name}.png)"
+
+
+def grouped_bars(groups: list[str], series: dict[str, list[float]], ylabel: str, title: str) -> Figure:
+    """One bar per series within each group."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / max(1, len(series))
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar([g + i * width for g in range(len(groups))], values, width, label=label)
+    ax.set_xticks([g + width * (len(series) - 1) / 2 for g in range(len(groups))], groups)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+# Capture.
+
+
+def capture_section(doc: Result, command: str) -> list[str]:
+    measured = doc["results"]["measured"]
+    headers = ["workload", "plain", "captured", "captured cost", "goal"]
+    groups = [f"{w} writer{'s' if w > 1 else ''}" for w in capture.WRITERS]
+    series = {
+        t: [measured[t][f"writers_{w}"]["inserts_per_second"] for w in capture.WRITERS] for t in measured
+    }
+    fig = grouped_bars(groups, series, "single-row inserts/s", "Insert throughput with and without capture")
+    return [
+        "## Capture: what the trigger costs a writer",
+        provenance(command, doc["machine"]),
+        markdown_table(headers, capture.summary_rows(measured)),
+        image(fig, "capture", "inserts/s, plain and captured, 1 and 8 writers"),
+    ]
+
+
+def capture_variants_section(doc: Result, command: str) -> list[str]:
+    per_writers = [f"{w}w: {h}" for w in capture.WRITERS for h in ("/s", "p50 / p99 ms", "cost")]
+    headers = ["table", *per_writers, f"{capture.BULK_ROWS:,} rows: ms", "cost"]
+    tables = doc["results"]["settings"]["tables"]
+    return [
+        "### Where the cost goes (`--variants`)",
+        provenance(command, doc["machine"]),
+        markdown_table(headers, capture.detail_rows(doc["results"]["measured"])),
+        "\n".join(f"- {name}: {text}" for name, text in tables.items()),
+    ]
+
+
+# Channel layers.
+
+
+def layer_section(doc: Result, command: str) -> list[str]:
+    results = {name: r for name, r in doc["results"].items() if "skipped" not in r}
+    members = [f"group of {g['members']:,}" for g in next(iter(results.values()))["groups"]]
+    series = {name: [g["deliveries_per_s"] for g in r["groups"]] for name, r in results.items()}
+    fig = grouped_bars(members, series, "deliveries/s (log)", "Channel layers: deliveries to a group")
+    fig.axes[0].set_yscale("log")
+    return [
+        "## Channel layers: round trip and group deliveries between two processes",
+        provenance(command, doc["machine"]),
+        layer.table(doc["results"]),
+        image(fig, "layer", "deliveries/s to groups of 1, 100 and 1,000 members, per layer"),
+    ]
+
+
+# Relay.
+
+
+def relay_section(docs: dict[str, Result], commands: dict[str, str]) -> list[str]:
+    """One table with a column per channel layer measured."""
+    names = list(docs)
+    burst = {n: docs[n]["results"]["burst"] for n in names}
+    steady = {n: docs[n]["results"]["steady"] for n in names}
+    first = next(iter(burst.values()))
+    rate = next(iter(steady.values()))["rate_per_s"]
+    rows = [
+        [f"burst of {first['rows']:,} rows: relayed changes/s"]
+        + [f"{burst[n]['relayed_per_s']:,}" for n in names]
+        + [RELAY_RATE_GOAL],
+        ["burst: commit → member received all (s)", *(burst[n]["until_all_received_s"] for n in names), ""],
+        [f"steady {rate:g}/s: lag p50 (ms)", *(steady[n]["lag_p50_ms"] for n in names), ""],
+        [f"steady {rate:g}/s: lag p99 (ms)", *(steady[n]["lag_p99_ms"] for n in names), RELAY_LAG_GOAL],
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4))
+    labels = [n.removeprefix("relay-") for n in names]
+    left.bar(labels, [burst[n]["relayed_per_s"] for n in names], color="tab:blue")
+    left.axhline(relay.GOAL_CHANGES_PER_S, color="tab:red", linestyle="--", label="goal")
+    left.set(title=f"burst of {first['rows']:,} rows", ylabel="relayed changes/s")
+    left.legend(fontsize="small")
+    for q, color in (("p50", "tab:green"), ("p99", "tab:orange")):
+        right.plot(labels, [steady[n][f"lag_{q}_ms"] for n in names], "o", color=color, label=q)
+    right.axhline(relay.GOAL_LAG_P99_MS, color="tab:red", linestyle="--", label="p99 goal")
+    right.set(title=f"steady {rate:g}/s: commit → member", ylabel="ms")
+    right.margins(x=0.4)
+    right.legend(fontsize="small")
+    parts = ["## Relay: cdc_listen to a group member in another process"]
+    parts += [f"{n.removeprefix('relay-')}: {provenance(commands[n], docs[n]['machine'])}" for n in names]
+    return [
+        *parts,
+        markdown_table(["figure", *labels, "goal"], rows),
+        image(fig, "relay", "relay burst throughput and steady lag per channel layer"),
+    ]
+
+
+# End to end.
+
+
+def e2e_section(doc: Result, command: str) -> list[str]:
+    results = doc["results"]
+    plots = []
+    if any(m.get("latency") for m in results["layers"].values()):
+        plots.append(image(latency_plot(results), "e2e-latency", "latency percentiles against changes/s"))
+    if any(m.get("fanout") for m in results["layers"].values()):
+        plots.append(image(fanout_plot(results), "e2e-fanout", "deliveries/s against clients per layer"))
+    return [
+        "## End to end: COMMIT to websocket client",
+        provenance(results.get("command", command), doc["machine"]),
+        e2e.tables(results),
+        *plots,
+        E2E_NOTES.rstrip(),
+    ]
+
+
+E2E_NOTES = """\
+How to read these: CPU columns are % of one core over the writing time (the machine column
+is every process, out of cores x 100). A step that does not count is marked in the summary's
+"then stopped by". When daphne is near 100% the figure is daphne's single core; when the
+machine column is near its maximum the processes are competing for the cores (on 2 cores
+Postgres, cdc_listen, the writer and the load generators share them with daphne); the load
+generators' own column shows whether they were the limit. `missed` changes after the drain
+count as infinitely late in the percentiles; `gaps` are consumers told by the channel layer
+that it dropped messages (their queue of 100 overflowed), which then repair from the log.
+
+Known limit, found while writing these benchmarks (a profile of daphne fanning out to 1,000
+connections): Channels 4.2+ awaits `aclose_old_connections()`, that is `close_old_connections`
+through `sync_to_async` (a hop to daphne's one sync thread), before every message any
+consumer handles (`channels.consumer.AsyncConsumer.dispatch`). Every relayed batch thus costs
+a thread hop per connection: in a short run on 2 cores, 1 change/s to 1,000 clients took a
+third of daphne's core with it and a tenth without. `LiveConsumer` holds no Django database
+connection, so it can skip it. Beyond that, each delivery still costs about 0.1 ms of
+daphne's single core (Channels' dispatch, a JSON encoding per connection, a socket write per
+frame), so one daphne process tops out near 10,000 deliveries/s; more daphne processes (one
+per core behind a load balancer; the channel layer already fans out once per process)
+multiply it.
+"""
+
+
+def latency_plot(results: dict[str, Any]) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    styles = {"p50_ms": "-", "p95_ms": "--", "p99_ms": ":"}
+    for color, (layer_name, measured) in zip(
+        ("tab:blue", "tab:orange"), results["layers"].items(), strict=False
+    ):
+        steps = measured.get("latency", [])
+        for key, style in styles.items():
+            ax.plot([s["rate"] for s in steps], [s[key] for s in steps], style, marker="o", color=color,
+                    label=f"{layer_name} {key.removesuffix('_ms')}")  # fmt: skip
+    ax.axhline(e2e.GOAL_P99_MS, color="tab:red", linewidth=0.8, linestyle=":", label="p99 goal at 100/s")
+    ax.axhline(e2e.GOAL_P50_MS, color="tab:red", linewidth=0.8, linestyle="-", label="p50 goal at 100/s")
+    ax.set(xscale="log", xlabel="changes/s (1 client)", ylabel="ms", title="COMMIT → change received")
+    ax.legend(fontsize="x-small", ncols=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def fanout_plot(results: dict[str, Any]) -> Figure:
+    """Left: the figure per client count; right: p95 against deliveries/s for every step."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    for layer_name, measured in results["layers"].items():
+        fanout = measured.get("fanout", [])
+        best = [(f["clients"], (f["best"] or {}).get("deliveries_per_s", 0)) for f in fanout]
+        left.plot(*zip(*best, strict=True), marker="o", label=layer_name)
+        for f in fanout:
+            steps = [s for s in f["steps"] if s["p95_ms"] is not None]
+            right.plot([s["deliveries_per_s"] for s in steps], [s["p95_ms"] for s in steps], marker=".",
+                       label=f"{layer_name}, {f['clients']:,} clients")  # fmt: skip
+    left.axhline(e2e.GOAL_DELIVERIES, color="tab:red", linestyle="--", label="goal at 1,000 clients")
+    left.set(xscale="log", xlabel="clients", ylabel="deliveries/s with p95 ≤ 200 ms", title="Fan-out")
+    right.axhline(e2e.FANOUT_P95_MS, color="tab:red", linestyle="--", label="200 ms")
+    right.set(xscale="log", yscale="log", xlabel="deliveries/s", ylabel="p95 ms", title="Every step")
+    for ax in (left, right):
+        ax.legend(fontsize="x-small")
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def load_section(doc: Result, command: str) -> list[str]:
+    results = doc["results"]
+    verdict = (
+        "every connection got every change" if results["every_change_arrived"] else "changes went missing"
+    )
+    return [
+        f"## {results['clients']:,} connections on one daphne ({results['layer']} layer): {verdict}",
+        provenance(results.get("command", command), doc["machine"]),
+        load.table(results),
+        LOAD_NOTES.rstrip(),
+    ]
+
+
+LOAD_NOTES = """\
+At 100 changes/s every connection subscribed to everything means 100,000 deliveries/s, well
+beyond what one daphne process sends (see the fan-out above): the clients fall behind during
+the write and catch up afterwards, so the latency here is mostly queueing. What this table
+checks is that nothing is lost on the way: when a connection's queue in the channel layer
+overflows, its consumer is told (`transport gaps`) and re-reads what it missed from the
+change log, and every connection must still end with every change, in order, once.
+"""
+
+
+SOAK_COMMAND = "python -m bench.soak --seconds 600"
+
+SOAK_NOTES = """\
+The soak is a check, not a speed test: it runs by itself (`bench/soak.py`, not `bench.all`),
+for 60 seconds in the test suite (tests/test_soak.py). Two writers commit inserts, updates
+and deletes of articles and posts (a fifth of the posts private) at 40 transactions a
+second; 50 anonymous clients, each on one or two filtered subscriptions, resume after every
+drop from the last position they received. One fault every 10 seconds; after each, a probe
+article and post are written and the recovery time is until every client has both. The
+verdict compares each client's record with the change log: every change after the client's
+first `subscribed` that its filters select, none missing, none twice, in the log's order.
+Recovery after a daphne restart is mostly daphne's own start (importing Django) and the
+clients' reconnect backoff (capped at 2 s); the slowest ones were measured while other
+benchmarks shared the 2 cores.
+"""
+
+
+def soak_section(doc: Result, command: str) -> list[str]:
+    results = {k: v for k, v in doc["results"].items() if k in soak.Report.__dataclass_fields__}
+    report = soak.Report(**results)
+    problems = report.problems
+    verdict = f"{len(problems)} problems" if problems else "nothing lost, nothing twice, all in commit order"
+    return [
+        f"## Fault-injection soak: {verdict}",
+        provenance(command, doc["machine"]),
+        report.table(),
+        *(f"- {problem}" for problem in problems[:20]),
+        SOAK_NOTES.rstrip(),
+    ]
+
+
+# The whole page.
+
+
+def summary(docs: dict[str, Result | None]) -> str:
+    """The goals, one row each, from whatever results exist."""
+    rows: list[list[object]] = []
+    if cap := docs.get("capture"):
+        measured = capture.summary_rows(cap["results"]["measured"])
+        for r in measured[: len(capture.WRITERS)]:
+            rows.append([f"capture, {r[0].split(':')[0]}: time per insert / plain's", r[3], r[4]])
+    for name in (f"relay-{n}" for n in LAYER_NAMES):
+        if doc := docs.get(name):
+            rows += relay_goal_rows(name, doc["results"])
+    if doc := docs.get("e2e"):
+        rows += e2e_goal_rows(doc["results"])
+    if doc := docs.get("load"):
+        r = doc["results"]
+        figure = f"load: {r['clients']:,} connections got every change, no error or disconnect"
+        rows.append([figure, "yes" if r["every_change_arrived"] else "no", "yes"])
+    return markdown_table(["goal", "measured", "wanted"], rows)
+
+
+def relay_goal_rows(name: str, results: dict[str, Any]) -> list[list[object]]:
+    burst, steady = results["burst"], results["steady"]
+    rate_met = burst["relayed_per_s"] >= relay.GOAL_CHANGES_PER_S
+    lag_met = steady["lag_p99_ms"] < relay.GOAL_LAG_P99_MS
+    return [
+        [f"{name}: burst changes/s", f"{burst['relayed_per_s']:,}", f"{RELAY_RATE_GOAL} ({_met(rate_met)})"],
+        [
+            f"{name}: lag p99 at {steady['rate_per_s']:g}/s (ms)",
+            steady["lag_p99_ms"],
+            f"{RELAY_LAG_GOAL} ({_met(lag_met)})",
+        ],
+    ]
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "missed"
+
+
+def e2e_goal_rows(results: dict[str, Any]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for r in e2e.latency_rows(results):
+        if r[-1]:  # the rate with a goal
+            rows.append([f"e2e {r[0]}: p50 / p99 at {r[1]}/s, 1 client (ms)", f"{r[3]} / {r[5]}", r[-1]])
+    for r in e2e.fanout_rows(results):
+        if r[-1]:
+            rows.append([f"e2e {r[0]}: deliveries/s at {r[1]} clients, p95 ≤ 200 ms", r[2], r[-1]])
+    return rows
+
+
+def commands_run() -> dict[str, str]:
+    """The commands bench/all.py last ran, by results name (bench/results/all.json)."""
+    path = RESULTS_DIR / "all.json"
+    return json.loads(path.read_text())["commands"] if path.exists() else {}
+
+
+def write(default_commands: dict[str, str]) -> Path:
+    """Rewrite docs/benchmarks.md and its plots from bench/results/."""
+    commands = {**default_commands, **commands_run()}
+    docs = {name: load_results(name) for name in commands}
+    sections: list[str] = [INTRO.rstrip(), "## Goals\n\n" + summary(docs)]
+    single: dict[str, Section] = {
+        "capture": capture_section,
+        "capture-variants": capture_variants_section,
+        "layer": layer_section,
+    }
+    for name, section in single.items():
+        sections += _section(docs, commands, name, section)
+    relays = {n: d for n in (f"relay-{layer}" for layer in LAYER_NAMES) if (d := docs.get(n))}
+    sections += relay_section(relays, commands) if relays else [_missing("relay", commands["relay-postgres"])]
+    sections += _section(docs, commands, "e2e", e2e_section)
+    sections += _section(docs, commands, "load", load_section)
+    sections += _section({"soak": load_results("soak")}, {"soak": SOAK_COMMAND}, "soak", soak_section)
+    REPORT.write_text("\n\n".join(sections).rstrip() + "\n")
+    return REPORT
+
+
+def _section(
+    docs: dict[str, Result | None],
+    commands: dict[str, str],
+    name: str,
+    make: Callable[[Result, str], list[str]],
+) -> list[str]:
+    doc = docs.get(name)
+    return make(doc, commands[name]) if doc else [_missing(name, commands[name])]
+
+
+def _missing(name: str, command: str) -> str:
+    return f"## {name}\n\nNo results yet: run `{command}`."
