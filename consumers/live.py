@@ -26,7 +26,9 @@ from core import metrics
 log = logging.getLogger("consumers.live")
 
 Connection = psycopg.AsyncConnection[Any]
-CLOSE_TRY_AGAIN = 1013  # websocket close code "try again later": the client resumes
+# Close code "try again later": the client resumes. 1013 says the same, but daphne's
+# websocket library sends only 1000 and 3000-4999 (it turned 1013 into 1011, an error).
+CLOSE_TRY_AGAIN = 4013
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -93,11 +95,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self._join(sub.groups)  # before reading: a change relayed after the read arrives
             async with reads.consistent() as conn:
                 position, snapshot = await ticks.current_position(conn)
-                await self.send_json({"type": "subscribed", "stream": stream, "position": str(position)})
+                out = [{"type": "subscribed", "stream": stream, "position": str(position)}]
                 if request.after is not None:
-                    await self._catch_up(conn, sub, request.after, position, snapshot)
+                    out += await self._catch_up(conn, sub, request.after, position, snapshot)
                 elif request.snapshot is not None:
-                    await self._send_snapshot(conn, sub, position, snapshot)
+                    out.append(await self._snapshot(conn, sub, position, snapshot))
             sub.covered_through(position)
             self.subscriptions[stream] = sub
         except psycopg.Error as exc:
@@ -105,6 +107,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             raise ProtocolError("unavailable", "database unavailable: subscribe again later", stream) from exc
         finally:
             await self._leave_unused()
+        await self._send_all(out)
 
     async def unsubscribe(self, stream: str) -> None:
         self.subscriptions.pop(stream, None)
@@ -121,43 +124,50 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 continue
             change = StreamChange.from_message(message)
             if sub.accepts_live(change) and sub.admit(change):
-                await self._send_change(sub, change)
+                await self.send_json(self._change(sub, change))
 
     async def transport_gap(self, event: dict[str, Any]) -> None:
         """The channel layer may have dropped messages: re-read them from the change log."""
         log.info("transport gap (%s): repairing from the log", event.get("reason"))
+        out: list[dict[str, Any]] = []
         try:
             async with reads.consistent() as conn:
                 position, snapshot = await ticks.current_position(conn)
                 for sub in self.subscriptions.values():
-                    await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
+                    out += await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
                     sub.covered_through(position)
-        except psycopg.Error as exc:
+        except psycopg.Error as exc:  # the pool's timeout too: psycopg_pool.PoolTimeout
             # Without the log there is no exact repair: the client reconnects and resumes.
             log.warning("repair after a transport gap failed: %s; closing the connection", exc)
             await self.close(CLOSE_TRY_AGAIN)
+            return
+        await self._send_all(out)
 
-    # Reading and sending
+    # Reading, then sending: the database connection goes back to the pool before the first
+    # message goes out, so a slow socket never holds it (many consumers repair at once after
+    # an overload, through a pool of a few connections).
 
     async def _catch_up(
         self, conn: Connection, sub: Subscription, start: Position, position: Position, snapshot: str
-    ) -> None:
+    ) -> list[dict[str, Any]]:
         """Every change after `start` through `position`, or a reset and a fresh snapshot."""
         reason = await reads.cannot_replay(conn, start, position.tick)
         if reason is None:
-            async for change in reads.replay(conn, sub, start, position.tick):
-                await self._send_change(sub, change)
-            return
-        await self.send_json({"type": "reset", "stream": sub.stream, "reason": reason})
-        await self._send_snapshot(conn, sub, position, snapshot)
+            changes = reads.replay(conn, sub, start, position.tick)
+            return [self._change(sub, change) async for change in changes]
+        reset = {"type": "reset", "stream": sub.stream, "reason": reason}
+        return [reset, await self._snapshot(conn, sub, position, snapshot)]
 
-    async def _send_snapshot(
+    async def _snapshot(
         self, conn: Connection, sub: Subscription, position: Position, snapshot: str
-    ) -> None:
+    ) -> dict[str, Any]:
         rows = await reads.latest_rows(conn, sub, sub.snapshot_size)
         sub.snapshot = snapshot
-        message = {"type": "snapshot", "stream": sub.stream, "rows": rows, "position": str(position)}
-        await self.send_json(message)
+        return {"type": "snapshot", "stream": sub.stream, "rows": rows, "position": str(position)}
+
+    async def _send_all(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            await self.send_json(message)
 
     async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
         metrics.WS_MESSAGES_SENT.labels(content["type"]).inc()
@@ -165,7 +175,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             metrics.WS_ERRORS.labels(content["code"]).inc()
         await super().send_json(content, close)
 
-    async def _send_change(self, sub: Subscription, change: StreamChange) -> None:
+    @staticmethod
+    def _change(sub: Subscription, change: StreamChange) -> dict[str, Any]:
         message = {
             "type": "change",
             "stream": change.stream,
@@ -176,7 +187,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         }
         if change.op != "insert":
             message["old"] = change.old
-        await self.send_json(message)
+        return message
 
     async def _join(self, groups: frozenset[str]) -> None:
         for group in sorted(groups - self.joined):

@@ -27,6 +27,7 @@ from core.database import conninfo
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 POOL_SIZE = 10  # database connections per daphne process for subscribes and repairs
 POOL_TIMEOUT = 10.0  # seconds a subscribe waits for a connection before it is `unavailable`
+APPLICATION_NAME = "livefeed consumers"  # in pg_stat_activity, for operators
 REPLAY_LIMIT = 10_000  # changes a resume may replay; further behind gets a reset
 PAGE = 500  # changes read from the log at a time during a replay
 EXPIRED, UNKNOWN, TOO_FAR_BEHIND = "expired", "unknown", "too_far_behind"
@@ -52,6 +53,7 @@ async def consistent() -> AsyncIterator[AsyncConnection[Any]]:
     if pool is None:
         pool = _pools[dsn] = AsyncConnectionPool(
             dsn,
+            kwargs={"application_name": APPLICATION_NAME},
             min_size=1,
             max_size=POOL_SIZE,
             open=False,

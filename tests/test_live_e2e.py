@@ -8,11 +8,19 @@ import random
 import string
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
+from websockets.exceptions import ConnectionClosed
 
 from cdc import retention
+from consumers.live import CLOSE_TRY_AGAIN
+from consumers.reads import APPLICATION_NAME, POOL_TIMEOUT
+from core.channel_layer import PostgresChannelLayer
+from core.database import conninfo
 from tests.consumer_env import live_db, log_in_new_user  # noqa: F401
 from tests.live_servers import live_system
 from tests.pg import PSQL, psql
+from tests.probes import get, poll
+from tests.processes import daphne, free_port
 from tests.wsclient import real_socket
 
 pytestmark = pytest.mark.timeout(120)
@@ -147,3 +155,29 @@ async def test_private_posts_reach_their_author_only_live_in_snapshots_and_repla
                 assert [m["row"]["body"] for m in await client.changes(1)] == ["sentinel"], name
                 assert await client.answers_ping()
     assert [r["body"] for r in own_snapshot["rows"]] == ["sentinel", "secret"]
+
+
+async def test_a_repair_that_cannot_read_the_log_closes_with_try_again_later(fresh_db):
+    """When the layer may have dropped changes and the log cannot be read either, the server
+    asks the client to come back and resume (docs/protocol.md, "Repair")."""
+    database = conninfo_to_dict(fresh_db)["dbname"]
+    shut_out = f"""ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false;
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name = '{APPLICATION_NAME}';"""
+    port = free_port()
+    web = daphne(fresh_db, port)
+    peer = PostgresChannelLayer(conninfo=fresh_db)
+    try:
+        await asyncio.to_thread(poll, lambda: get(f"http://127.0.0.1:{port}/healthz")[0], bool)
+        async with real_socket(port) as ws:
+            await ws.subscribe("articles")
+            await peer.group_send("cdc.articles", {"type": "cdc.changes", "changes": []})  # connects
+            await write(conninfo(), shut_out)  # from another database: not this one
+            await peer.group_send("cdc.articles", {"type": "transport.gap", "reason": "a test says so"})
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.ws.recv(), timeout=POOL_TIMEOUT + 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == CLOSE_TRY_AGAIN == 4013
+    finally:
+        await peer.flush()
+        web.stop()
