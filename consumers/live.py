@@ -131,7 +131,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         log.info("transport gap (%s): repairing from the log", event.get("reason"))
         out: list[dict[str, Any]] = []
         try:
-            async with reads.consistent() as conn:
+            async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
                 position, snapshot = await ticks.current_position(conn)
                 for sub in self.subscriptions.values():
                     out += await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)

@@ -27,6 +27,9 @@ from core.database import conninfo
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 POOL_SIZE = 10  # database connections per daphne process for subscribes and repairs
 POOL_TIMEOUT = 10.0  # seconds a subscribe waits for a connection before it is `unavailable`
+# Seconds a repair waits: after an overload every overflowed consumer repairs at once, and
+# waiting in line is cheaper than closing (the client's resume reads the same changes anew).
+REPAIR_TIMEOUT = 60.0
 APPLICATION_NAME = "livefeed consumers"  # in pg_stat_activity, for operators
 REPLAY_LIMIT = 10_000  # changes a resume may replay; further behind gets a reset
 PAGE = 500  # changes read from the log at a time during a replay
@@ -46,8 +49,9 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 
 
 @asynccontextmanager
-async def consistent() -> AsyncIterator[AsyncConnection[Any]]:
-    """A connection whose statements all see one snapshot (the transaction ends on exit)."""
+async def consistent(wait: float = POOL_TIMEOUT) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection whose statements all see one snapshot (the transaction ends on exit);
+    psycopg_pool.PoolTimeout when none is free within `wait` seconds."""
     dsn = conninfo()
     pool = _pools.get(dsn)
     if pool is None:
@@ -63,7 +67,7 @@ async def consistent() -> AsyncIterator[AsyncConnection[Any]]:
             name="consumers",
         )
     await pool.open()
-    async with pool.connection() as conn:
+    async with pool.connection(wait) as conn:
         yield conn
 
 
