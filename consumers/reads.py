@@ -49,9 +49,9 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 
 
 @asynccontextmanager
-async def consistent(wait: float = POOL_TIMEOUT) -> AsyncIterator[AsyncConnection[Any]]:
+async def consistent(wait: float | None = None) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection whose statements all see one snapshot (the transaction ends on exit);
-    psycopg_pool.PoolTimeout when none is free within `wait` seconds."""
+    psycopg_pool.PoolTimeout when none is free within `wait` seconds (POOL_TIMEOUT)."""
     dsn = conninfo()
     pool = _pools.get(dsn)
     if pool is None:
@@ -67,7 +67,7 @@ async def consistent(wait: float = POOL_TIMEOUT) -> AsyncIterator[AsyncConnectio
             name="consumers",
         )
     await pool.open()
-    async with pool.connection(wait) as conn:
+    async with pool.connection(wait or POOL_TIMEOUT) as conn:
         yield conn
 
 

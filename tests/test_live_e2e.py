@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from cdc import retention
 from consumers.live import CLOSE_TRY_AGAIN
-from consumers.reads import APPLICATION_NAME, POOL_TIMEOUT
+from consumers.reads import APPLICATION_NAME, REPAIR_TIMEOUT
 from core.channel_layer import PostgresChannelLayer
 from core.database import conninfo
 from tests.consumer_env import live_db, log_in_new_user  # noqa: F401
@@ -175,7 +175,7 @@ async def test_a_repair_that_cannot_read_the_log_closes_with_try_again_later(fre
             await write(conninfo(), shut_out)  # from another database: not this one
             await peer.group_send("cdc.articles", {"type": "transport.gap", "reason": "a test says so"})
             with pytest.raises(ConnectionClosed) as closed:
-                await asyncio.wait_for(ws.ws.recv(), timeout=POOL_TIMEOUT + 10)
+                await asyncio.wait_for(ws.ws.recv(), timeout=REPAIR_TIMEOUT + 15)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == CLOSE_TRY_AGAIN == 4013
     finally:
