@@ -7,24 +7,38 @@ SELECT pg_current_snapshot()::text AS snapshot
 -- The reading primitive (docs/architecture.md, "Reading in commit order"). One statement,
 -- so one database snapshot: the changes whose transaction was not visible in snapshot
 -- `since` but is visible in `until` (when NULL: in this statement's own snapshot, which it
--- returns), after event `after_id`, in id order. `txid >= xmax` is an index range; the transactions
--- that were in progress at `since` are a few index look-ups. The LEFT JOIN returns the
--- snapshot even when there is no change.
+-- returns), after event `after_id`, in id order. It touches only the changes it returns,
+-- whatever the log's size: transactions that began after `since` wrote only ids above
+-- `floor` (a range of the primary key), and those in progress at `since` are one look-up
+-- each by txid. Postgres cannot estimate an xid8 range, so a plain `txid >= xmax` filter
+-- had it walk the whole log; the lateral look-ups (OFFSET 0 keeps them per row) stop it
+-- from scanning the table to join a page of ids. The LEFT JOIN returns the snapshot even
+-- when there is no change.
 WITH cur AS (SELECT coalesce(%(until)s::pg_snapshot, pg_current_snapshot()) AS snap),
+candidates AS (
+    SELECT id, txid FROM cdc.event
+    WHERE id > greatest(%(floor)s, %(after_id)s)
+      AND txid >= pg_snapshot_xmax(%(since)s::pg_snapshot)
+    UNION ALL
+    SELECT e.id, e.txid
+    FROM pg_snapshot_xip(%(since)s::pg_snapshot) AS open (txid)
+    CROSS JOIN LATERAL (
+        SELECT id, txid FROM cdc.event WHERE txid = open.txid AND id > %(after_id)s OFFSET 0
+    ) AS e
+),
 page AS (  -- ids first: the sort stays small even when the delta is large
-    SELECT id
-    FROM cdc.event, cur
-    WHERE (txid >= pg_snapshot_xmax(%(since)s::pg_snapshot)
-           OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(%(since)s::pg_snapshot))))
-      AND pg_visible_in_snapshot(txid, cur.snap)
-      AND id > %(after_id)s
-    ORDER BY id
+    SELECT c.id
+    FROM candidates AS c, cur
+    WHERE pg_visible_in_snapshot(c.txid, cur.snap)
+    ORDER BY c.id
     LIMIT %(limit)s
 )
 SELECT cur.snap::text AS snapshot, e.id, e.txid::text AS txid, e.table_name, e.op,
        e.new_row, e.old_row, e.captured_at
 FROM cur
-LEFT JOIN (page JOIN cdc.event AS e USING (id)) ON true
+LEFT JOIN (
+    page CROSS JOIN LATERAL (SELECT * FROM cdc.event WHERE id = page.id OFFSET 0) AS e
+) ON true
 ORDER BY e.id
 
 -- name: capture_status

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdc.log import Cursor, current_cursor, read_batch
+from cdc.sql import query
 
 
 async def read_all(conn, cursor: Cursor, limit: int = 5000) -> tuple[list[str], Cursor]:
@@ -128,3 +129,28 @@ async def test_any_interleaving_of_commits_rollbacks_and_reads_is_exact(aconn, f
     seen += rest
     assert sorted(seen) == sorted(committed)
     assert len(seen) == len(set(seen))
+
+
+async def test_a_read_touches_the_new_changes_only_however_long_the_log(aconn):
+    """A read looks at the changes it returns (and the few of transactions that were open),
+    never at the whole log: otherwise every read slows down as the log grows."""
+    cursor = await current_cursor(aconn)
+    await aconn.execute("INSERT INTO article (title) SELECT 'old ' || i FROM generate_series(1, 20000) AS i")
+    _, cursor = await read_all(aconn, cursor)
+    await aconn.execute("ANALYZE cdc.event")
+    await aconn.execute("INSERT INTO article (title) VALUES ('new')")
+
+    params = {"since": cursor.since, "until": None, "after_id": 0, "floor": cursor.floor, "limit": 501}
+    explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {query('read_changes')}"
+    plan = (await (await aconn.execute(explain, params)).fetchone())[0][0]["Plan"]
+
+    assert rows_looked_at(plan, "event") <= 10
+    assert [c.row["title"] for c in (await read_batch(aconn, cursor)).changes] == ["new"]
+
+
+def rows_looked_at(node: dict, table: str) -> int:
+    """Rows that scans of `table` in a plan returned or filtered out, over all their loops."""
+    own = 0
+    if node.get("Relation Name") == table:
+        own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+    return own + sum(rows_looked_at(child, table) for child in node.get("Plans", []))
