@@ -35,16 +35,11 @@ class Change:
 @dataclass(frozen=True, slots=True)
 class Cursor:
     """Where the next read starts: after snapshot `since`, up to `until` (None: now), past
-    `after_id` (only within a pinned `until`).
-
-    `floor` is an event id handed out before `since` was taken (0 when none is known): every
-    change of a transaction that began after `since` has a larger id, so the read finds them
-    by an id range instead of filtering the whole log (Postgres cannot estimate `txid >=`)."""
+    `after_id` (only within a pinned `until`)."""
 
     since: str
     until: str | None = None
     after_id: int = 0
-    floor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +50,9 @@ class Batch:
     complete: bool  # False: the same delta holds more changes, after changes[-1]
 
     def next_cursor(self) -> Cursor:
-        cursor = self.cursor
-        if self.complete:  # what was read was committed, so its ids were handed out, before `snapshot`
-            floor = max(cursor.floor, cursor.after_id, *(c.id for c in self.changes))
-            return Cursor(since=self.snapshot, floor=floor)
-        return Cursor(cursor.since, until=self.snapshot, after_id=self.changes[-1].id, floor=cursor.floor)
+        if self.complete:
+            return Cursor(since=self.snapshot)
+        return Cursor(since=self.cursor.since, until=self.snapshot, after_id=self.changes[-1].id)
 
 
 def snapshot_sees(snapshot: str, txid: int) -> bool:
@@ -84,13 +77,7 @@ async def current_cursor(conn: AsyncConnection[Any]) -> Cursor:
 
 async def read_batch(conn: AsyncConnection[Any], cursor: Cursor, limit: int = 5000) -> Batch:
     """Every change committed after `cursor`, at most `limit` of them, from one snapshot."""
-    params = {
-        "since": cursor.since,
-        "until": cursor.until,
-        "after_id": cursor.after_id,
-        "floor": cursor.floor,
-        "limit": limit + 1,
-    }
+    params = {"since": cursor.since, "until": cursor.until, "after_id": cursor.after_id, "limit": limit + 1}
     async with conn.cursor() as cur:
         await cur.execute(query("read_changes"), params)
         rows = await cur.fetchall()

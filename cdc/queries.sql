@@ -8,17 +8,18 @@ SELECT pg_current_snapshot()::text AS snapshot
 -- so one database snapshot: the changes whose transaction was not visible in snapshot
 -- `since` but is visible in `until` (when NULL: in this statement's own snapshot, which it
 -- returns), after event `after_id`, in id order. It touches only the changes it returns,
--- whatever the log's size: transactions that began after `since` wrote only ids above
--- `floor` (a range of the primary key), and those in progress at `since` are one look-up
--- each by txid. Postgres cannot estimate an xid8 range, so a plain `txid >= xmax` filter
--- had it walk the whole log; the lateral look-ups (OFFSET 0 keeps them per row) stop it
--- from scanning the table to join a page of ids. The LEFT JOIN returns the snapshot even
--- when there is no change.
+-- whatever the log's size: transactions with a txid from `since`'s xmax on are a range of
+-- the txid index, and those in progress at `since` one look-up each. The OFFSET 0 fences
+-- keep each search on its own: without them Postgres, which cannot estimate an xid8 range
+-- well, served ORDER BY id LIMIT by walking the whole primary key and filtering. The LEFT
+-- JOIN returns the snapshot even when there is no change.
 WITH cur AS (SELECT coalesce(%(until)s::pg_snapshot, pg_current_snapshot()) AS snap),
 candidates AS (
-    SELECT id, txid FROM cdc.event
-    WHERE id > greatest(%(floor)s, %(after_id)s)
-      AND txid >= pg_snapshot_xmax(%(since)s::pg_snapshot)
+    SELECT id, txid FROM (
+        SELECT id, txid FROM cdc.event
+        WHERE txid >= pg_snapshot_xmax(%(since)s::pg_snapshot) AND id > %(after_id)s
+        OFFSET 0
+    ) AS began_later
     UNION ALL
     SELECT e.id, e.txid
     FROM pg_snapshot_xip(%(since)s::pg_snapshot) AS open (txid)
@@ -148,12 +149,21 @@ SELECT
      FROM cdc.listener AS l) AS listeners
 FROM cdc.relay AS r
 JOIN cdc.tick AS t ON t.id = r.relayed_tick
+-- Not relayed: the changes not visible in the relayed snapshot, found as read_changes finds
+-- them (a range of the txid index, and a look-up per open transaction), so that a health
+-- check does not read the whole log.
 CROSS JOIN LATERAL (SELECT CASE WHEN t.complete THEN t.snapshot ELSE t.since END AS snap) AS s
 CROSS JOIN LATERAL (
-    SELECT min(e.captured_at) AS oldest, count(*) AS pending
-    FROM cdc.event AS e
-    WHERE e.txid >= pg_snapshot_xmax(s.snap)
-       OR e.txid = ANY (ARRAY(SELECT pg_snapshot_xip(s.snap)))
+    SELECT min(c.captured_at) AS oldest, count(*) AS pending
+    FROM (
+        SELECT captured_at FROM (
+            SELECT captured_at FROM cdc.event WHERE txid >= pg_snapshot_xmax(s.snap) OFFSET 0
+        ) AS began_later
+        UNION ALL
+        SELECT e.captured_at
+        FROM pg_snapshot_xip(s.snap) AS open (txid)
+        CROSS JOIN LATERAL (SELECT captured_at FROM cdc.event WHERE txid = open.txid OFFSET 0) AS e
+    ) AS c
 ) AS p
 
 -- name: channel_layer_notify

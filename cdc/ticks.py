@@ -49,8 +49,8 @@ async def next_cursor(conn: AsyncConnection[Any]) -> Cursor:
         await cur.execute(query("last_tick"))
         last = await cur.fetchone()
     assert last is not None, "cdc.tick is empty: is migration 0003_relay applied?"
-    if last["complete"]:  # its changes were committed, so their ids handed out, before its snapshot
-        return Cursor(since=last["snapshot"], floor=max(last["event_ids"], default=0))
+    if last["complete"]:
+        return Cursor(since=last["snapshot"])
     return Cursor(since=last["since"], until=last["snapshot"], after_id=max(last["event_ids"]))
 
 

@@ -37,6 +37,10 @@ def embedded_server_url(data_dir: Path, *, cleanup_mode: str | None = "stop") ->
 def django_database(url: str) -> dict[str, Any]:
     """Django's DATABASES entry for a libpq URL (host may be a socket directory)."""
     params: dict[str, Any] = conninfo_to_dict(url)
+    # Every query here is short. A misestimated plan (cdc.event's txids are few and skewed
+    # after bulk inserts) must not buy a JIT compile, hundreds of ms, on the hot path; the
+    # URL's own `options` come after, so they can turn it back on.
+    params["options"] = " ".join(filter(None, ["-c jit=off", params.get("options")]))
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": params.pop("dbname", "postgres"),

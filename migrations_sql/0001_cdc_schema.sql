@@ -13,7 +13,7 @@ CREATE SCHEMA cdc;
 CREATE TABLE cdc.event (
     id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     -- The writer's top-level transaction: the reader compares it with snapshots to read
-    -- in commit order (migrations_sql/README.md, "Reading").
+    -- in commit order (docs/architecture.md, "Reading in commit order").
     txid        xid8        NOT NULL DEFAULT pg_current_xact_id(),
     table_name  text        NOT NULL,  -- schema-qualified: 'public.article'
     op          text        NOT NULL CHECK (op IN ('insert', 'update', 'delete')),

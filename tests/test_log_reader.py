@@ -140,7 +140,7 @@ async def test_a_read_touches_the_new_changes_only_however_long_the_log(aconn):
     await aconn.execute("ANALYZE cdc.event")
     await aconn.execute("INSERT INTO article (title) VALUES ('new')")
 
-    params = {"since": cursor.since, "until": None, "after_id": 0, "floor": cursor.floor, "limit": 501}
+    params = {"since": cursor.since, "until": None, "after_id": 0, "limit": 501}
     explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {query('read_changes')}"
     plan = (await (await aconn.execute(explain, params)).fetchone())[0][0]["Plan"]
 
