@@ -291,8 +291,7 @@ article and post are written and the recovery time is until every client has bot
 verdict compares each client's record with the change log: every change after the client's
 first `subscribed` that its filters select, none missing, none twice, in the log's order.
 Recovery after a daphne restart is mostly daphne's own start (importing Django) and the
-clients' reconnect backoff (capped at 2 s); the slowest ones were measured while other
-benchmarks shared the 2 cores.
+clients' reconnect backoff (capped at 2 s).
 """
 
 
