@@ -22,9 +22,9 @@ from unittest import mock
 import psycopg
 
 from bench.common import scratch_database, server_url
-from bench.relay import migrate
 from tests.layer_peer import redis_reachable
 from tests.live_servers import LiveSystem, live_system
+from tests.processes import migrate
 
 LAYERS = ("postgres", "redis")
 FD_LIMIT = 65536  # used when the hard limit is unlimited

@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import machine_facts, markdown_table, pause, write_results
+from bench.common import machine_facts, markdown_table, write_results
 from bench.soak_client import Client, clients_for
 from bench.soak_writers import ARTICLE, POST, SOURCE, Writer, write_marker
 from tests.pg import DisposableServer
@@ -228,12 +228,11 @@ async def _inject_faults(system: System, clients: list[Client], author: int, rep
     ]
     interval = min(10.0, max(5.0, report.seconds / 8))
     slots = max(1, int(report.seconds // interval))
-    never = asyncio.Event()
     started = time.monotonic()
     schedule = [cycle[i % len(cycle)] for i in range(slots - 1)]
     schedule.insert(slots // 2, ("restart postgres", system.restart_postgres))  # once, mid-run
     for slot, (kind, inject) in enumerate(schedule):
-        await pause(never, started + (slot + 0.5) * interval - time.monotonic())
+        await asyncio.sleep(max(0.0, started + (slot + 0.5) * interval - time.monotonic()))  # the schedule
         fault_at = time.monotonic()
         progress(f"fault {slot + 1}/{slots}: {kind}")
         await asyncio.to_thread(inject)
@@ -246,7 +245,7 @@ async def _inject_faults(system: System, clients: list[Client], author: int, rep
             report.problems.append(
                 f"after {kind}, a probe did not reach every client in {RECOVERY_TIMEOUT:g}s"
             )
-    await pause(never, started + report.seconds - time.monotonic())
+    await asyncio.sleep(max(0.0, started + report.seconds - time.monotonic()))
 
 
 async def _recover(dsn: str, clients: list[Client], author: int, marker: str) -> None:

@@ -61,7 +61,6 @@ async def consistent(wait: float | None = None) -> AsyncIterator[AsyncConnection
             min_size=1,
             max_size=POOL_SIZE,
             open=False,
-            timeout=POOL_TIMEOUT,
             configure=_configure,
             check=AsyncConnectionPool.check_connection,
             name="consumers",

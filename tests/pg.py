@@ -74,12 +74,9 @@ class DisposableServer:
         self.dsn = self.server.get_uri()
 
     def restart(self) -> None:
-        self._pg_ctl("restart")
-
-    def _pg_ctl(self, action: str) -> None:
         from pgserver._commands import pg_ctl
 
-        pg_ctl(["-w", "-m", "fast", action], pgdata=self.server.pgdata, user=self.server.system_user)
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.server.pgdata, user=self.server.system_user)
 
     def cleanup(self) -> None:
         self.server.cleanup()
