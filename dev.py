@@ -2,7 +2,8 @@
 """The two commands of this project, runnable with nothing but Python 3.11.
 
     python3 dev.py up      # embedded Postgres, migrations, daphne, cdc_listen, demo data
-    python3 dev.py test    # the whole test suite (extra arguments go to pytest)
+    python3 dev.py test    # lint, format and type checks, then the test suite
+                           # (extra arguments go to pytest: `python3 dev.py test -m unit`)
 
 Both first make sure `.venv` matches `uv.lock` (uv itself is installed into `.uv/`
 from PyPI on first use), then run inside that environment.
@@ -21,6 +22,12 @@ UV_VERSION = "0.13.9"
 UV_HOME = ROOT / ".uv"
 UV = UV_HOME / "bin" / "uv"
 PYTHON = ROOT / ".venv" / "bin" / "python"
+# What `test` runs before pytest: each must pass, or the tests do not start.
+CHECKS = (
+    ["ruff", "check", "."],
+    ["ruff", "format", "--check", "."],
+    ["mypy", "."],
+)
 
 
 def ensure_uv() -> None:
@@ -43,6 +50,16 @@ def sync() -> None:
     )
 
 
+def check() -> int:
+    """Lint, formatting and types; the exit status of the first that fails, else 0."""
+    for command in CHECKS:
+        print(f"dev.py: {' '.join(command)}", flush=True)
+        done = subprocess.run([PYTHON, "-m", *command], cwd=ROOT, check=False)
+        if done.returncode:
+            return done.returncode
+    return 0
+
+
 def main(argv: list[str]) -> int:
     commands = {
         "up": [str(PYTHON), "manage.py", "up", *argv[1:]],
@@ -52,6 +69,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     sync()
+    if argv[0] == "test" and (failed := check()):
+        return failed
     os.chdir(ROOT)
     os.execv(commands[argv[0]][0], commands[argv[0]])  # replaces this process: never returns
     return 0

@@ -51,7 +51,7 @@ def machine_facts(dsn: str) -> dict[str, Any]:
     """What a reader needs to compare two result files. Call it before measuring: the load
     average then says whether something else was busy on the machine."""
     with psycopg.connect(dsn) as conn:
-        settings = dict(
+        settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name",
                 (["server_version", "fsync", "synchronous_commit", "shared_buffers", "max_wal_size"],),

@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from cdc.sql import query
+from cdc.sql import fetch_one, query
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +68,7 @@ def snapshot_sees(snapshot: str, txid: int) -> bool:
 
 async def current_cursor(conn: AsyncConnection[Any]) -> Cursor:
     """A cursor that reads every change committed from now on."""
-    async with conn.cursor() as cur:
-        await cur.execute(query("current_snapshot"))
-        row = await cur.fetchone()
-    assert row is not None
+    row = await fetch_one(conn, query("current_snapshot"))
     return Cursor(since=row[0])
 
 

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from cdc.log import Batch
 
-log = logging.getLogger("cdc.metrics")
+log = logging.getLogger(__name__)
 
 CHANGES = Counter("livefeed_relay_changes", "Changes handed to the channel layer by this process.")
 TICKS = Counter("livefeed_relay_ticks", "Batches (ticks) handed to the channel layer by this process.")

@@ -33,7 +33,7 @@ from cdc.log import Batch, Change, read_batch
 from cdc.routing import StreamChange, routes
 from cdc.sql import query
 
-log = logging.getLogger("cdc.relay")
+log = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 0x6364_635F_6C69_7374  # "cdc_list": one relay leader per database
 MESSAGE_TYPE = "cdc.changes"  # handled by consumers' `cdc_changes`

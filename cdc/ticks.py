@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from cdc.log import Batch, Cursor, change_from_row
 from cdc.routing import StreamChange
-from cdc.sql import query
+from cdc.sql import fetch_one, fetch_one_as, query
 
 _POSITION = re.compile(r"(\d{1,18}):(\d{1,18})")
 
@@ -45,10 +45,13 @@ class Position:
 
 async def next_cursor(conn: AsyncConnection[Any]) -> Cursor:
     """Where reading continues after the newest stored tick."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("last_tick"))
-        last = await cur.fetchone()
-    assert last is not None, "cdc.tick is empty: is migration 0003_relay applied?"
+    last = await fetch_one_as(
+        conn,
+        query("last_tick"),
+        None,
+        dict_row,
+        missing="cdc.tick is empty (0003_relay makes tick 0)",
+    )
     if last["complete"]:
         return Cursor(since=last["snapshot"])
     return Cursor(since=last["since"], until=last["snapshot"], after_id=max(last["event_ids"]))
@@ -72,27 +75,18 @@ async def mark_relayed(conn: AsyncConnection[Any], tick: int) -> None:
 
 
 async def relayed_tick(conn: AsyncConnection[Any]) -> int:
-    async with conn.cursor() as cur:
-        await cur.execute(query("relayed_tick"))
-        row = await cur.fetchone()
-    assert row is not None
+    row = await fetch_one(conn, query("relayed_tick"), missing="cdc.relay has no row")
     return int(row[0])
 
 
 async def tick_range(conn: AsyncConnection[Any]) -> tuple[int, int]:
-    async with conn.cursor() as cur:
-        await cur.execute(query("tick_range"))
-        row = await cur.fetchone()
-    assert row is not None
+    row = await fetch_one(conn, query("tick_range"))
     return int(row[0]), int(row[1])
 
 
 async def current_position(conn: AsyncConnection[Any]) -> tuple[Position, str]:
     """The newest position, and the snapshot of the statement that read it."""
-    async with conn.cursor() as cur:
-        await cur.execute(query("current_position"))
-        row = await cur.fetchone()
-    assert row is not None
+    row = await fetch_one(conn, query("current_position"))
     return Position(int(row[0]), int(row[1])), row[2]
 
 

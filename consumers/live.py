@@ -23,7 +23,7 @@ from consumers.ratelimit import TokenBucket
 from consumers.subscription import Subscription
 from core import metrics
 
-log = logging.getLogger("consumers.live")
+log = logging.getLogger(__name__)
 
 Connection = psycopg.AsyncConnection[Any]
 # Close code "try again later": the client resumes. 1013 says the same, but daphne's

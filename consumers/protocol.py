@@ -140,9 +140,11 @@ def _filters(stream: str, value: Any) -> Filters:
 
 
 def _snapshot(stream: str, value: Any) -> int | None:
-    if value is not None and not (_is_int(value) and 0 <= value <= MAX_SNAPSHOT):
+    if value is None:
+        return None
+    if not (_is_int(value) and 0 <= value <= MAX_SNAPSHOT):
         raise ProtocolError("bad_message", f"'snapshot' must be an integer from 0 to {MAX_SNAPSHOT}", stream)
-    return value
+    return int(value)
 
 
 def _after(stream: str, value: Any) -> Position | None:

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cdc import ticks
 from cdc.routing import ARTICLES, StreamChange
+from cdc.sql import fetch_one
 from cdc.ticks import Position
 from consumers.subscription import Subscription
 from core.database import conninfo
@@ -78,6 +79,7 @@ async def close_pools() -> None:
 async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int) -> list[dict[str, Any]]:
     """The latest `limit` rows the subscription matches, newest first."""
     f = sub.filters
+    params: dict[str, str | int | None]
     if sub.stream == ARTICLES:
         name, params = "latest_articles", {"category": f.category, "source": f.source}
     else:
@@ -95,10 +97,7 @@ async def cannot_replay(conn: AsyncConnection[Any], start: Position, newest: int
         return EXPIRED
     if start.tick > newest:
         return UNKNOWN
-    async with conn.cursor() as cur:
-        await cur.execute(_sql("pending_changes"), {"tick": start.tick, "max_tick": newest})
-        row = await cur.fetchone()
-    assert row is not None
+    row = await fetch_one(conn, _sql("pending_changes"), {"tick": start.tick, "max_tick": newest})
     return TOO_FAR_BEHIND if row[0] > REPLAY_LIMIT else None
 
 

@@ -15,7 +15,7 @@ DEMO_POSTS_RATE = "0.5"
 
 
 def web(host: str, port: int) -> list[str]:
-    # --verbosity 0: daphne's own access log is plain text; core.logging.AccessLogMiddleware
+    # --verbosity 0: daphne's own access log is plain text; core.access.AccessLogMiddleware
     # writes one in the configured LOG_FORMAT instead.
     return ["-m", "daphne", "--verbosity", "0", "-b", host, "-p", str(port), "core.asgi:application"]
 

@@ -27,11 +27,11 @@ def embedded_server_url(data_dir: Path, *, cleanup_mode: str | None = "stop") ->
     """Start (or join) the embedded server in `data_dir` and return its URL."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset in containers
-        import pgserver
+        from pgserver.postgres_server import get_server
 
     # Its INFO lines include one written at interpreter exit, after stderr may be closed.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    return pgserver.get_server(data_dir, cleanup_mode=cleanup_mode).get_uri()
+    return get_server(data_dir, cleanup_mode=cleanup_mode).get_uri()
 
 
 def django_database(url: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@ from django import forms
 from core.models import Post
 
 
-class PostForm(forms.ModelForm):
+class PostForm(forms.ModelForm[Post]):
     class Meta:
         model = Post
         fields = ["body", "visibility"]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from cdc.status import RelayHealth, relay_health
 
-log = logging.getLogger("livefeed.health")
+log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT_MS = 5000  # a hung database is an unhealthy one, not a hung probe
 

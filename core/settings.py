@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from core.database import database_url, django_database
+
+django_stubs_ext.monkeypatch()  # generic classes (ModelAdmin[Post]) subscriptable at run time
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -39,7 +42,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "core.logging.AccessLogMiddleware",
+    "core.access.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, write: Writer, *, program: str, noun: str) -> 
 def _limit(args: argparse.Namespace) -> float:
     """How many rows in all: --count, the rows due within --duration, or no end."""
     if args.count is not None:
-        return args.count
+        return float(args.count)
     if args.duration is not None:
-        return math.ceil(args.duration * args.rate)
+        return float(math.ceil(args.duration * args.rate))
     return math.inf

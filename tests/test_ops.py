@@ -186,7 +186,7 @@ def test_logs_are_json_lines_with_the_same_fields_in_web_and_listener(system):
     gained = next(e for e in lines["listener"] if e["message"] == "leader gained")
     assert gained["listener"] == listener_name(listener)
     assert gained["logger"] == "cdc.relay"
-    access = [e for e in lines["web"] if e["logger"] == "livefeed.access"]
+    access = [e for e in lines["web"] if e["logger"] == "core.access"]
     assert {"method": "GET", "path": "/no-such-page", "status": 404}.items() <= access[-1].items()
     assert any(e["path"] == "/healthz" and e["status"] == 200 for e in access)
 

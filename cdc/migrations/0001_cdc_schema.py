@@ -5,5 +5,4 @@ from cdc.sql import run_sql_file
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list = []
     operations = [run_sql_file("0001_cdc_schema.sql")]
