@@ -32,6 +32,7 @@ from cdc.backoff import Backoff
 from cdc.log import Batch, Change, read_batch
 from cdc.routing import StreamChange, routes
 from cdc.sql import query
+from cdc.wire import encode_change
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,8 @@ class Relay:
         for change in changes:
             messages: dict[int, dict[str, Any]] = {}  # one message per view, shared by its groups
             for group, view in routes(change):
-                message = messages.get(id(view)) or messages.setdefault(id(view), view.as_message())
+                if (message := messages.get(id(view))) is None:
+                    message = messages[id(view)] = {**view.as_message(), "text": encode_change(view)}
                 by_group.setdefault(group, []).append(message)
         return by_group
 

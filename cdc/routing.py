@@ -73,7 +73,7 @@ class StreamChange:
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> StreamChange:
-        return cls(**{k: v for k, v in message.items() if k != "position"})
+        return cls(**{k: v for k, v in message.items() if k not in ("position", "text")})
 
 
 def stream_for(table: str) -> str:

@@ -1,8 +1,11 @@
 """The websocket endpoint `/ws/live/`: subscriptions to live streams of changes.
 
 The contract is docs/protocol.md. Channels dispatches one message at a time per connection,
-so while a subscribe reads its snapshot or replay, relayed changes wait in the channel
-layer's queue and are filtered against what the read covered when their turn comes.
+so while a subscribe streams its snapshot or replay, relayed changes wait in the channel
+layer's queue and are filtered against what the read covered when their turn comes. The
+client's own frames meanwhile go through its Edge (consumers/edge.py): limited on arrival,
+acknowledgements taken at once. Changes arrive encoded (cdc/wire.py): a connection filters
+and writes.
 """
 
 from __future__ import annotations
@@ -13,35 +16,43 @@ from typing import Any
 import psycopg
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from cdc import ticks
 from cdc.routing import StreamChange
 from cdc.ticks import Position
+from cdc.wire import SnapshotPages, encode_change, size
 from consumers import reads
+from consumers.edge import BURST, CLOSE_TRY_AGAIN, RATE, Edge, edge
 from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
-from consumers.ratelimit import TokenBucket
 from consumers.subscription import Subscription
 from core import metrics
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.AsyncConnection[Any]
-# Close code "try again later": the client resumes. 1013 says the same, but daphne's
-# websocket library sends only 1000 and 3000-4999 (it turned 1013 into 1011, an error).
-CLOSE_TRY_AGAIN = 4013
+
+
+class SlowReader(Exception):
+    """The client did not take a snapshot or replay within LIVE_SEND_WAIT: it was closed."""
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     max_subscriptions = 10  # one per stream, so two today
-    rate = 20.0  # messages a second, on average (pings are free)
-    burst = 40  # messages at once
+    rate = RATE  # client frames a second, on average, counted by the Edge on arrival
+    burst = BURST
+
+    @classmethod
+    def as_asgi(cls, **initkwargs: Any) -> Any:
+        """The consumer behind its Edge: there is no LiveConsumer without one."""
+        return edge(super().as_asgi(**initkwargs), cls.rate, cls.burst)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         self.viewer_id: int | None = user.pk if user is not None and user.is_authenticated else None
         self.subscriptions: dict[str, Subscription] = {}
         self.joined: set[str] = set()
-        self.bucket = TokenBucket(self.rate, self.burst)
+        self.edge: Edge = self.scope["edge"]
         await self.accept()
         metrics.WS_CONNECTIONS.inc()
 
@@ -60,27 +71,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
 
-    # Client messages
+    # Client messages (acknowledgements never get here: the Edge takes them)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **_: Any) -> None:
         try:
-            request: Any = parse(decode(text_data, bytes_data))
-        except ProtocolError as error:
-            request = error
-        try:
-            if not isinstance(request, Ping) and not self.bucket.take():
-                raise ProtocolError("rate_limited", f"at most {self.rate:g} messages a second: slow down")
-            match request:
-                case ProtocolError():
-                    raise request
+            match parse(decode(text_data, bytes_data)):
                 case Ping():
                     await self.send_json({"type": "pong"})
-                case Subscribe():
+                case Subscribe() as request:
                     await self.subscribe(request)
-                case Unsubscribe():
+                case Unsubscribe() as request:
                     await self.unsubscribe(request.stream)
         except ProtocolError as error:
             await self.send_json(error.as_message())
+        except SlowReader:
+            pass  # closed: the disconnect follows
 
     async def subscribe(self, request: Subscribe) -> None:
         stream = request.stream
@@ -95,11 +100,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self._join(sub.groups)  # before reading: a change relayed after the read arrives
             async with reads.consistent() as conn:
                 position, snapshot = await ticks.current_position(conn)
-                out = [{"type": "subscribed", "stream": stream, "position": str(position)}]
+                await self.send_json({"type": "subscribed", "stream": stream, "position": str(position)})
                 if request.after is not None:
-                    out += await self._catch_up(conn, sub, request.after, position, snapshot)
+                    await self._catch_up(conn, sub, sub.resume_from(request.after), position, snapshot)
                 elif request.snapshot is not None:
-                    out.append(await self._snapshot(conn, sub, position, snapshot))
+                    await self._snapshot(conn, sub, position, snapshot)
             sub.covered_through(position)
             self.subscriptions[stream] = sub
         except psycopg.Error as exc:
@@ -107,7 +112,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             raise ProtocolError("unavailable", "database unavailable: subscribe again later", stream) from exc
         finally:
             await self._leave_unused()
-        await self._send_all(out)
 
     async def unsubscribe(self, stream: str) -> None:
         self.subscriptions.pop(stream, None)
@@ -117,77 +121,81 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # Channel layer messages
 
     async def cdc_changes(self, event: dict[str, Any]) -> None:
-        """A batch from the relay (cdc/relay.py), from any group this connection joined."""
+        """A batch from the relay (cdc/relay.py), from any group this connection joined: each
+        change already encoded; past the send budget the Edge closes the connection."""
         for message in event["changes"]:
             sub = self.subscriptions.get(message["stream"])
             if sub is None:
                 continue
             change = StreamChange.from_message(message)
             if sub.accepts_live(change) and sub.admit(change):
-                await self.send_json(self._change(sub, change))
+                metrics.WS_MESSAGES_SENT.labels("change").inc()
+                await self.send(text_data=message["text"])
 
     async def transport_gap(self, event: dict[str, Any]) -> None:
         """The channel layer may have dropped messages: re-read them from the change log."""
         log.info("transport gap (%s): repairing from the log", event.get("reason"))
-        out: list[dict[str, Any]] = []
         try:
             async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
                 position, snapshot = await ticks.current_position(conn)
                 for sub in self.subscriptions.values():
-                    out += await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
+                    await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
                     sub.covered_through(position)
         except psycopg.Error as exc:  # the pool's timeout too: psycopg_pool.PoolTimeout
             # Without the log there is no exact repair: the client reconnects and resumes.
             log.warning("repair after a transport gap failed: %s; closing the connection", exc)
-            await self.close(CLOSE_TRY_AGAIN)
-            return
-        await self._send_all(out)
+            await self.edge.close(CLOSE_TRY_AGAIN, "repair_failed")
+        except SlowReader:
+            pass
 
-    # Reading, then sending: the database connection goes back to the pool before the first
-    # message goes out, so a slow socket never holds it (many consumers repair at once after
-    # an overload, through a pool of a few connections).
+    # Snapshots and replays stream from the database as the client takes them: a page is read
+    # only when the client has acknowledged enough of what went before (LIVE_SEND_WAIT at most,
+    # while the read holds one pooled connection), so memory stays within the send budget.
 
     async def _catch_up(
         self, conn: Connection, sub: Subscription, start: Position, position: Position, snapshot: str
-    ) -> list[dict[str, Any]]:
+    ) -> None:
         """Every change after `start` through `position`, or a reset and a fresh snapshot."""
         reason = await reads.cannot_replay(conn, start, position.tick)
         if reason is None:
-            changes = reads.replay(conn, sub, start, position.tick)
-            return [self._change(sub, change) async for change in changes]
-        reset = {"type": "reset", "stream": sub.stream, "reason": reason}
-        return [reset, await self._snapshot(conn, sub, position, snapshot)]
+            sent = 0
+            async for change in reads.replay(conn, sub, start, position.tick):
+                text = encode_change(change)
+                sent += size(text)
+                if sent > settings.LIVE_REPLAY_MAX_BYTES:
+                    reason = reads.TOO_FAR_BEHIND
+                    break
+                await self._paced(text, "change")
+            else:
+                return
+        await self.send_json({"type": "reset", "stream": sub.stream, "reason": reason})
+        await self._snapshot(conn, sub, position, snapshot)
 
-    async def _snapshot(
-        self, conn: Connection, sub: Subscription, position: Position, snapshot: str
-    ) -> dict[str, Any]:
-        rows = await reads.latest_rows(conn, sub, sub.snapshot_size)
+    async def _snapshot(self, conn: Connection, sub: Subscription, position: Position, snapshot: str) -> None:
         sub.snapshot = snapshot
-        return {"type": "snapshot", "stream": sub.stream, "rows": rows, "position": str(position)}
+        pages = SnapshotPages(sub.stream, str(position))
+        async for row in reads.latest_rows(conn, sub, sub.snapshot_size):
+            if (page := pages.add(row)) is not None:
+                await self._paced(page, "snapshot")
+        await self._paced(pages.page(complete=True), "snapshot")
 
-    async def _send_all(self, messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            await self.send_json(message)
+    async def _paced(self, text: str, kind: str) -> None:
+        """Send, then wait until the client has taken enough of it to send more."""
+        metrics.WS_MESSAGES_SENT.labels(kind).inc()
+        self.edge.waiting_allowed = True
+        try:
+            await self.send(text_data=text)
+        finally:
+            self.edge.waiting_allowed = False
+        if self.edge.flow.over_budget and not await self.edge.flow.room(settings.LIVE_SEND_WAIT):
+            await self.edge.close(CLOSE_TRY_AGAIN, "slow_reader")
+            raise SlowReader
 
     async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
         metrics.WS_MESSAGES_SENT.labels(content["type"]).inc()
         if content["type"] == "error":
             metrics.WS_ERRORS.labels(content["code"]).inc()
         await super().send_json(content, close)
-
-    @staticmethod
-    def _change(sub: Subscription, change: StreamChange) -> dict[str, Any]:
-        message = {
-            "type": "change",
-            "stream": change.stream,
-            "op": change.op,
-            "id": change.id,
-            "position": str(sub.position_of(change)),
-            "row": change.row,
-        }
-        if change.op != "insert":
-            message["old"] = change.old
-        return message
 
     async def _join(self, groups: frozenset[str]) -> None:
         for group in sorted(groups - self.joined):

@@ -7,20 +7,21 @@ snapshot: nothing pruned, committed or relayed in between can make them disagree
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from psycopg import AsyncConnection, IsolationLevel
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from cdc import ticks
+from cdc.log import change_from_row
 from cdc.routing import ARTICLES, StreamChange
-from cdc.sql import fetch_one
+from cdc.sql import fetch_one, query
 from cdc.ticks import Position
 from consumers.subscription import Subscription
 from core.database import conninfo
@@ -33,7 +34,8 @@ POOL_TIMEOUT = 10.0  # seconds a subscribe waits for a connection before it is `
 REPAIR_TIMEOUT = 60.0
 APPLICATION_NAME = "livefeed consumers"  # in pg_stat_activity, for operators
 REPLAY_LIMIT = 10_000  # changes a resume may replay; further behind gets a reset
-PAGE = 500  # changes read from the log at a time during a replay
+PAGE = 500  # most rows read from the database at a time
+FETCH_BYTES = 256 * 1024  # about the bytes of rows read at a time: fewer rows when they are large
 EXPIRED, UNKNOWN, TOO_FAR_BEHIND = "expired", "unknown", "too_far_behind"
 
 _pools: dict[str, AsyncConnectionPool[AsyncConnection[Any]]] = {}
@@ -76,8 +78,8 @@ async def close_pools() -> None:
         await _pools.popitem()[1].close()
 
 
-async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int) -> list[dict[str, Any]]:
-    """The latest `limit` rows the subscription matches, newest first."""
+async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int) -> AsyncIterator[str]:
+    """The latest `limit` rows the subscription matches, newest first, as JSON text."""
     f = sub.filters
     params: dict[str, str | int | None]
     if sub.stream == ARTICLES:
@@ -85,9 +87,23 @@ async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int)
     else:
         name = "latest_posts"
         params = {"viewer_id": sub.viewer_id, "author_id": f.author_id, "visibility": f.visibility}
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_sql(name), {**params, "limit": limit})
-        return [r["row"] for r in await cur.fetchall()]
+    async for row in _stream(conn, _sql(name), {**params, "limit": limit}, lambda r: len(r[0])):
+        yield row[0]
+
+
+async def _stream(
+    conn: AsyncConnection[Any], query: str, params: dict[str, Any], nbytes: Callable[[Any], int]
+) -> AsyncGenerator[Any]:
+    """The rows of `query` through a server-side cursor, fetched a few at a time: about
+    FETCH_BYTES in memory at once, however large the rows (`nbytes` sizes one)."""
+    async with conn.cursor(name="live_read") as cur:
+        await cur.execute(query, params)
+        count = 1
+        while rows := await cur.fetchmany(count):
+            for row in rows:
+                yield row
+            average = max(1, sum(map(nbytes, rows)) // len(rows))
+            count = max(1, min(PAGE, FETCH_BYTES // average))
 
 
 async def cannot_replay(conn: AsyncConnection[Any], start: Position, newest: int) -> str | None:
@@ -105,14 +121,17 @@ async def replay(
     conn: AsyncConnection[Any], sub: Subscription, start: Position, up_to_tick: int
 ) -> AsyncIterator[StreamChange]:
     """Every change after `start` through tick `up_to_tick` as the subscriber sees it, in
-    order, each admitted once by the subscription."""
+    order, each admitted once by the subscription; read as it is consumed."""
     tables = [table for table, stream in settings.CDC_STREAMS.items() if stream == sub.stream]
-    while True:
-        page = await ticks.changes_after(conn, start, up_to_tick=up_to_tick, tables=tables, limit=PAGE)
-        for change in page:
-            seen = sub.view(change)
+    params = {"tick": start.tick, "event_id": start.event_id, "max_tick": up_to_tick, "tables": tables}
+    rows = _stream(conn, query("tick_changes"), {**params, "limit": None}, _change_size)
+    async with aclosing(rows):
+        async for row in rows:
+            seen = sub.view(StreamChange.of(change_from_row(row), tick=row[0]))
             if seen is not None and sub.admit(seen):
                 yield seen
-        if len(page) < PAGE:
-            return
-        start = Position(page[-1].tick, page[-1].id)
+
+
+def _change_size(row: tuple[Any, ...]) -> int:
+    """About the bytes of a change read from the log: its row images, as JSON."""
+    return len(orjson.dumps(row[5])) + len(orjson.dumps(row[6]))

@@ -112,10 +112,11 @@ class Subscription:
         """Where a re-read of the log must start so that nothing undelivered is skipped."""
         return max(self.floor, Position(self.tick, 0))
 
-    def position_of(self, change: StreamChange) -> Position:
-        """The position to report: resuming after it skips nothing this subscription lacks.
-        With two groups a tick arrives in two parts, so only the tick's start is safe."""
-        return Position(change.tick, 0 if self.mixed else change.id)
+    def resume_from(self, after: Position) -> Position:
+        """Where a resume from `after`, a position this subscription reported, starts: with
+        two groups a tick arrives in two parts, so only the tick's start is safe (and the
+        client drops the repeats by id)."""
+        return Position(after.tick, 0) if self.mixed else after
 
     def covered_through(self, position: Position) -> None:
         """Everything up to `position` was delivered (or was not for this subscription)."""

@@ -36,6 +36,13 @@ WS_ERRORS = Counter(
     "livefeed_ws_errors", "Error messages sent to browsers, by error code.", ["code"], registry=REGISTRY
 )
 
+WS_CLOSED = Counter(
+    "livefeed_ws_closed_by_server",
+    "Websocket connections the server closed, by reason (slow_reader, flooding, repair_failed).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 
 class RelayStateCollector(Collector):
     """The change log and the relay, read from the database when Prometheus scrapes."""

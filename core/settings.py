@@ -93,6 +93,14 @@ CDC_RETENTION_SECONDS = int(os.environ.get("CDC_RETENTION_SECONDS", str(7 * 24 *
 # Tables under capture and the stream each one feeds (the websocket API's stream names).
 CDC_STREAMS = {"public.article": "articles", "public.post": "posts"}
 
+# The delivery edge (docs/protocol.md, "Limits"): what one websocket connection may cost.
+LIVE_MAX_FRAME_BYTES = int(os.environ.get("LIVE_MAX_FRAME_BYTES", str(1024 * 1024)))  # sent frames
+LIVE_SEND_BUDGET_BYTES = int(os.environ.get("LIVE_SEND_BUDGET_BYTES", str(4 * 1024 * 1024)))  # unacked
+LIVE_SEND_WAIT = float(os.environ.get("LIVE_SEND_WAIT", "10"))  # seconds a page waits for acks
+LIVE_REPLAY_MAX_BYTES = int(os.environ.get("LIVE_REPLAY_MAX_BYTES", str(64 * 1024 * 1024)))
+if LIVE_SEND_BUDGET_BYTES < LIVE_MAX_FRAME_BYTES:
+    raise ImproperlyConfigured("LIVE_SEND_BUDGET_BYTES must be at least LIVE_MAX_FRAME_BYTES")
+
 # The channel layer carries relayed changes from cdc_listen to every daphne process.
 # `postgres` (default): the project's own layer over the same database (core/channel_layer.py).
 # `redis`: channels_redis' RedisPubSubChannelLayer, for several daphne hosts.

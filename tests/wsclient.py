@@ -13,10 +13,15 @@ from channels.testing import WebsocketCommunicator
 from websockets.asyncio.client import ClientConnection, connect
 
 TIMEOUT = 10.0  # seconds any one expected message may take
+ACK_EVERY = 32  # messages between acknowledgements (docs/protocol.md, "ack")
 
 
 class JsonSocket:
-    """JSON in, JSON out, each wait bounded; the transport is a subclass's."""
+    """JSON in, JSON out, each wait bounded, every ACK_EVERY messages acknowledged; the
+    transport is a subclass's."""
+
+    received = 0
+    acked = 0
 
     async def send_frame(self, frame: str | bytes) -> None:
         raise NotImplementedError
@@ -28,17 +33,37 @@ class JsonSocket:
         await self.send_frame(json.dumps(message))
 
     async def receive(self) -> dict[str, Any]:
-        return json.loads(await self.receive_text())
+        message: dict[str, Any] = json.loads(await self.receive_text())
+        self.received += 1
+        if self.received - self.acked >= ACK_EVERY:
+            await self.ack()
+        return message
+
+    async def ack(self) -> None:
+        await self.send({"type": "ack", "received": self.received})
+        self.acked = self.received
 
     async def ask(self, message: dict[str, Any]) -> dict[str, Any]:
         await self.send(message)
         return await self.receive()
 
     async def subscribe(self, stream: str, **fields: Any) -> list[dict[str, Any]]:
-        """Subscribe; the `subscribed` message, and the snapshot if one was asked for."""
+        """Subscribe; the `subscribed` message, and the snapshot if one was asked for (its
+        pages joined into one message)."""
         first = await self.ask({"type": "subscribe", "stream": stream, **fields})
         assert first["type"] == "subscribed", first
-        return [first, await self.receive()] if "snapshot" in fields else [first]
+        return [first, await self.snapshot()] if "snapshot" in fields else [first]
+
+    async def snapshot(self) -> dict[str, Any]:
+        """A whole snapshot: its pages, received up to the `complete` one, as one message."""
+        whole = await self.receive()
+        assert whole["type"] == "snapshot", whole
+        while not whole["complete"]:
+            page = await self.receive()
+            assert (page["type"], page["position"]) == ("snapshot", whole["position"]), page
+            whole = {**whole, **page, "rows": whole["rows"] + page["rows"]}
+            whole["truncated"] = {**whole.get("truncated", {}), **page.get("truncated", {})}
+        return whole
 
     async def changes(self, count: int) -> list[dict[str, Any]]:
         out = [await self.receive() for _ in range(count)]

@@ -1,8 +1,8 @@
 -- The latest articles matching the filters, newest first, shaped as the capture trigger
--- writes rows (to_jsonb, minus the columns excluded from capture).
-SELECT to_jsonb(a) - coalesce(
+-- writes rows (to_jsonb, minus the columns excluded from capture), as JSON text.
+SELECT (to_jsonb(a) - coalesce(
            (SELECT excluded_columns FROM cdc.capture_status WHERE table_name = 'public.article'),
-           '{}') AS row
+           '{}'))::text AS row
 FROM article AS a
 WHERE (%(category)s::text IS NULL OR a.category = %(category)s::text)
   AND (%(source)s::text IS NULL OR a.source = %(source)s::text)

@@ -1,8 +1,8 @@
 -- The latest posts matching the filters that %(viewer_id)s may see (public ones, and their
 -- own private ones), newest first, shaped as the capture trigger writes rows.
-SELECT to_jsonb(p) - coalesce(
+SELECT (to_jsonb(p) - coalesce(
            (SELECT excluded_columns FROM cdc.capture_status WHERE table_name = 'public.post'),
-           '{}') AS row
+           '{}'))::text AS row
 FROM post AS p
 WHERE (p.visibility = 'public' OR p.author_id = %(viewer_id)s::bigint)
   AND (%(author_id)s::bigint IS NULL OR p.author_id = %(author_id)s::bigint)
