@@ -9,8 +9,10 @@ short queue for the consumer; over the limit a frame is answered `rate_limited` 
 
 ASGI's `send` returns once the server has taken a frame, not once the socket has, and daphne
 buffers without bound, so the budget is kept here: the client acknowledges how many messages
-it has received (`{"type": "ack", "received": N}`), and a connection whose unacknowledged
-bytes pass LIVE_SEND_BUDGET_BYTES is closed with 4013 (resume later).
+it has received (`{"type": "ack", "received": N}`), and `Flow` counts the bytes not yet
+acknowledged. LiveConsumer sends no change, snapshot page or replayed change while they
+exceed LIVE_SEND_BUDGET_BYTES, and closes with 4013 (resume later) a connection that stays
+over it for LIVE_SEND_WAIT seconds.
 """
 
 from __future__ import annotations
@@ -97,7 +99,6 @@ class Edge:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.strikes = 0
         self.closed = False
-        self.waiting_allowed = False  # set by the consumer while it paces a snapshot or replay
 
     async def run(self, app: App, scope: MutableMapping[str, Any]) -> None:
         pump = asyncio.create_task(self._pump())
@@ -109,16 +110,13 @@ class Edge:
                 await pump
 
     async def send(self, message: Message) -> None:
-        """The consumer's ASGI send: counts text frames; past the budget, closes instead."""
+        """The consumer's ASGI send, counting text frames (LiveConsumer paces by the count)."""
         if self.closed:
             return  # the close is on its way; the consumer learns of it by its disconnect
         if message["type"] == "websocket.close":
             self.closed = True
         elif message["type"] == "websocket.send" and (text := message.get("text")) is not None:
             self.flow.sending(size(text))
-            if self.flow.over_budget and not self.waiting_allowed:
-                await self.close(CLOSE_TRY_AGAIN, "slow_reader")
-                return
         await self._send(message)
 
     async def close(self, code: int, why: str) -> None:

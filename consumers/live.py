@@ -122,15 +122,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def cdc_changes(self, event: dict[str, Any]) -> None:
         """A batch from the relay (cdc/relay.py), from any group this connection joined: each
-        change already encoded; past the send budget the Edge closes the connection."""
+        change already encoded, sent at the pace the client acknowledges."""
         for message in event["changes"]:
             sub = self.subscriptions.get(message["stream"])
             if sub is None:
                 continue
             change = StreamChange.from_message(message)
             if sub.accepts_live(change) and sub.admit(change):
-                metrics.WS_MESSAGES_SENT.labels("change").inc()
-                await self.send(text_data=message["text"])
+                await self._paced(message["text"], "change")
 
     async def transport_gap(self, event: dict[str, Any]) -> None:
         """The channel layer may have dropped messages: re-read them from the change log."""
@@ -141,16 +140,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 for sub in self.subscriptions.values():
                     await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
                     sub.covered_through(position)
+        except SlowReader:
+            pass
         except psycopg.Error as exc:  # the pool's timeout too: psycopg_pool.PoolTimeout
             # Without the log there is no exact repair: the client reconnects and resumes.
             log.warning("repair after a transport gap failed: %s; closing the connection", exc)
             await self.edge.close(CLOSE_TRY_AGAIN, "repair_failed")
-        except SlowReader:
-            pass
 
     # Snapshots and replays stream from the database as the client takes them: a page is read
     # only when the client has acknowledged enough of what went before (LIVE_SEND_WAIT at most,
     # while the read holds one pooled connection), so memory stays within the send budget.
+    # Live changes are paced the same way; meanwhile later batches wait in the channel
+    # layer's bounded queue (past it: a transport gap, repaired from the log).
 
     async def _catch_up(
         self, conn: Connection, sub: Subscription, start: Position, position: Position, snapshot: str
@@ -180,16 +181,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self._paced(pages.page(complete=True), "snapshot")
 
     async def _paced(self, text: str, kind: str) -> None:
-        """Send, then wait until the client has taken enough of it to send more."""
-        metrics.WS_MESSAGES_SENT.labels(kind).inc()
-        self.edge.waiting_allowed = True
-        try:
-            await self.send(text_data=text)
-        finally:
-            self.edge.waiting_allowed = False
+        """Send once the client has acknowledged enough of what went before; a client that
+        does not within LIVE_SEND_WAIT is closed (4013: resume later)."""
         if self.edge.flow.over_budget and not await self.edge.flow.room(settings.LIVE_SEND_WAIT):
             await self.edge.close(CLOSE_TRY_AGAIN, "slow_reader")
             raise SlowReader
+        metrics.WS_MESSAGES_SENT.labels(kind).inc()
+        await self.send(text_data=text)
 
     async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
         metrics.WS_MESSAGES_SENT.labels(content["type"]).inc()

@@ -78,8 +78,11 @@ async def close_pools() -> None:
         await _pools.popitem()[1].close()
 
 
-async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int) -> AsyncIterator[str]:
-    """The latest `limit` rows the subscription matches, newest first, as JSON text."""
+async def latest_rows(
+    conn: AsyncConnection[Any], sub: Subscription, limit: int, row_id: int | None = None
+) -> AsyncIterator[str]:
+    """The latest `limit` rows the subscription matches (only row `row_id`, when given),
+    newest first, as JSON text."""
     f = sub.filters
     params: dict[str, str | int | None]
     if sub.stream == ARTICLES:
@@ -87,7 +90,8 @@ async def latest_rows(conn: AsyncConnection[Any], sub: Subscription, limit: int)
     else:
         name = "latest_posts"
         params = {"viewer_id": sub.viewer_id, "author_id": f.author_id, "visibility": f.visibility}
-    async for row in _stream(conn, _sql(name), {**params, "limit": limit}, lambda r: len(r[0])):
+    params = {**params, "limit": limit, "id": row_id}
+    async for row in _stream(conn, _sql(name), params, lambda r: len(r[0])):
         yield row[0]
 
 

@@ -21,6 +21,9 @@ from core.database import conninfo
 from tests.pg import DisposableServer
 from tests.processes import migrate
 
+# Fixtures of the websocket tests (live_db, layer, relay, django_db_at), for every test module.
+pytest_plugins = ["tests.consumer_env"]
+
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 T = TypeVar("T")
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, cookie: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
