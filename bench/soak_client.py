@@ -21,6 +21,7 @@ from cdc.backoff import Backoff
 
 RESUBSCRIBE_AFTER = 0.2  # seconds before asking again when the database was unavailable
 TRANSIENT = frozenset({"unavailable"})  # error codes a client is expected to retry
+ACK_EVERY = 32  # messages between acknowledgements (docs/protocol.md, "ack")
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Client:
         for sub in self.subscriptions.values():
             await ws.send(orjson.dumps(sub.request()).decode())
         closing = asyncio.create_task(stopping.wait())
+        received = 0
         try:
             while not stopping.is_set():
                 frame = asyncio.create_task(ws.recv())
@@ -73,6 +75,9 @@ class Client:
                 if not frame.done():
                     frame.cancel()
                     return
+                received += 1
+                if received % ACK_EVERY == 0:  # the server paces what it sends by these
+                    await ws.send(orjson.dumps({"type": "ack", "received": received}).decode())
                 await self._handle(ws, orjson.loads(frame.result()))
         finally:
             closing.cancel()
