@@ -59,6 +59,8 @@ class StreamChange:
         return self.row if self.row is not None else (self.old or {})
 
     def as_message(self) -> dict[str, Any]:
+        """The change as the channel layer carries it to the consumers: its images cut down
+        to the columns they filter and route by (KEYS; the wire text carries the rest)."""
         return {
             "id": self.id,
             "txid": self.txid,
@@ -66,14 +68,24 @@ class StreamChange:
             "position": self.position,
             "stream": self.stream,
             "op": self.op,
-            "row": self.row,
-            "old": self.old,
+            "row": _keys(self.stream, self.row),
+            "old": _keys(self.stream, self.old),
             "audience": self.audience,
         }
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> StreamChange:
         return cls(**{k: v for k, v in message.items() if k not in ("position", "text")})
+
+
+# The columns a consumer decides by: filters, partitions and access (docs/protocol.md).
+KEYS = {ARTICLES: ("id", "category", "source"), POSTS: ("id", "author_id", "visibility")}
+
+
+def _keys(stream: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    return {column: image[column] for column in KEYS.get(stream, ("id",)) if column in image}
 
 
 def stream_for(table: str) -> str:
