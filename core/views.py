@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -24,6 +25,7 @@ def create_post(request: HttpRequest) -> HttpResponse:
     form = PostForm(request.POST)
     if not form.is_valid():
         return _dashboard(request, form, status=400)
+    assert isinstance(request.user, User)  # login_required
     form.instance.author = request.user
     form.save()  # the capture trigger takes it from here, like any other writer's row
     return redirect("dashboard")

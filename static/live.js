@@ -3,6 +3,9 @@
 // from the last position it saw, and drops repeats by event id, so a page left open
 // through a server restart shows every change once. No dependencies, no build step.
 //
+// Posts carry only author_id: names come from GET /api/authors, asked once per author.
+// New items are announced politely in #announcer for screen readers.
+//
 // Hooks for tests and tools: #connection[data-state] is connecting | live | offline;
 // each item is <li data-id="<row id>" data-event-id="<event id of its last change>">.
 (() => {
@@ -15,20 +18,31 @@
   const BACKOFF_CAP = 8000;
   const PING_EVERY = 20000; // ms; no pong within PONG_WAIT: the connection is dead
   const PONG_WAIT = 10000;
+  const NAMES = 1000; // author names remembered
+  const NAMES_PER_REQUEST = 100; // the endpoint's limit (core/authors.py MAX_IDS)
+  const ANNOUNCE_EVERY = 2000; // ms; arrivals within it are announced together
 
   const statusEl = document.getElementById("connection");
   const filterEl = document.getElementById("category-filter");
+  const announcerEl = document.getElementById("announcer");
   const streams = {
-    articles: newStream(document.getElementById("articles"), renderArticle),
-    posts: newStream(document.getElementById("posts"), renderPost),
+    articles: newStream(document.getElementById("articles"), renderArticle, describeArticle),
+    posts: newStream(document.getElementById("posts"), renderPost, describePost),
   };
   let socket = null;
   let attempt = 0;
   let pingTimer = null;
   let pongTimer = null;
+  const names = new Map(); // author id -> name; null: asked, none given
+  const unnamed = new Set(); // author ids to ask about
+  let arrivals = 0; // new items since the last announcement
+  let latest = null; // the newest of them
 
-  function newStream(list, render) {
-    return { list, render, filters: {}, position: null, seen: new Set() };
+  // position: where this stream's items are up to (a snapshot's or change's), or null while
+  // it has none. It is never a `subscribed` position: those come before the snapshot, and a
+  // resume from one would skip the snapshot the page never got.
+  function newStream(list, render, describe) {
+    return { list, render, describe, filters: {}, position: null, seen: new Set() };
   }
 
   function setStatus(state, text) {
@@ -84,9 +98,6 @@
   function handle(message) {
     const s = streams[message.stream];
     switch (message.type) {
-      case "subscribed":
-        s.position = s.position || message.position; // a resume keeps its own until changes come
-        break;
       case "snapshot":
         clear(s);
         message.rows.forEach((row) => s.list.append(item(s, row, "")));
@@ -94,8 +105,10 @@
         break;
       case "reset":
         clear(s); // the snapshot that follows is the new state
+        s.position = null;
         break;
       case "change":
+        if (!s.position) break; // sent before this subscription's snapshot: for an older one
         apply(s, message);
         s.position = message.position;
         break;
@@ -126,7 +139,10 @@
     }
     const fresh = item(s, change.row, change.id);
     if (existing) existing.replaceWith(fresh);
-    else s.list.prepend(fresh);
+    else {
+      s.list.prepend(fresh);
+      arrived(s, fresh);
+    }
     while (s.list.children.length > KEEP) s.list.lastElementChild.remove();
   }
 
@@ -149,10 +165,61 @@
   }
 
   function renderPost(li, row) {
-    const meta = [`user #${row.author_id}`, when(row.created_at)];
-    if (row.visibility === "private") meta.push("private");
+    const author = el("span", "author", nameOf(row.author_id));
+    author.dataset.authorId = row.author_id;
+    const rest = [when(row.created_at)];
+    if (row.visibility === "private") rest.push("private");
     li.classList.toggle("private", row.visibility === "private");
-    li.append(el("div", "body", row.body), el("div", "meta", meta.join(" · ")));
+    const meta = el("div", "meta", "");
+    meta.append(author, ...rest.map((text) => ` · ${text}`));
+    li.append(el("div", "body", row.body), meta);
+  }
+
+  function describeArticle(li) {
+    return `New article: ${li.querySelector(".title").textContent}`;
+  }
+
+  function describePost(li) {
+    return `New post by ${li.querySelector(".author").textContent}`;
+  }
+
+  function nameOf(id) {
+    if (!names.has(id) && !unnamed.has(id)) {
+      if (!unnamed.size) setTimeout(askNames); // one request for all of a snapshot's authors
+      unnamed.add(id);
+    }
+    return names.get(id) || `user #${id}`;
+  }
+
+  function askNames() {
+    const ids = [...unnamed].slice(0, NAMES_PER_REQUEST);
+    ids.forEach((id) => unnamed.delete(id));
+    if (unnamed.size) setTimeout(askNames);
+    fetch(`${document.body.dataset.authorsUrl}?ids=${ids.join(",")}`)
+      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+      .then((found) => ids.forEach((id) => named(id, found[id] || null)))
+      .catch((problem) => console.warn("live: author names:", problem)); // asked again when next seen
+  }
+
+  function named(id, name) {
+    names.set(id, name);
+    if (names.size > NAMES) names.delete(names.keys().next().value);
+    if (!name) return; // no public post (any more): the id stays
+    document.querySelectorAll(`.author[data-author-id="${id}"]`).forEach((node) => {
+      node.textContent = name;
+    });
+  }
+
+  function arrived(s, li) {
+    if (!arrivals) setTimeout(announce, ANNOUNCE_EVERY);
+    arrivals += 1;
+    latest = { s, li };
+  }
+
+  function announce() {
+    const text = latest.s.describe(latest.li); // by now, with the author's name
+    announcerEl.textContent = arrivals === 1 ? text : `${arrivals} new items, the latest: ${text}`;
+    arrivals = 0;
   }
 
   function el(tag, className, text) {
