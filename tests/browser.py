@@ -1,54 +1,16 @@
-"""A real headless Chromium (Debian's package) on the dashboard, against real processes:
-psql writes, cdc_listen relays, daphne serves the page, static/live.js keeps it live.
-
-Browser test modules import the fixtures they use from here.
-"""
+"""Helpers for the browser tests: a real headless Chromium (Debian's package) on the
+dashboard, against real processes (the `browser` and `system` fixtures, tests/conftest.py):
+psql writes, cdc_listen relays, daphne serves the page, static/live.js keeps it live."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import pytest
 from channels.db import database_sync_to_async
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import require
-from tests.live_servers import LiveSystem, live_system
+from tests.live_servers import LiveSystem
 from tests.pg import psql
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def chromium() -> Path:
-    require(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
-def system(fresh_db: str) -> Iterator[LiveSystem]:
-    with live_system(fresh_db) as running:
-        yield running
 
 
 async def insert(dsn: str, sql: str) -> int:

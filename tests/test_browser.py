@@ -13,7 +13,6 @@ from tests.pg import psql
 
 RECONNECTED = 20_000  # ms: backoff (at most 8 s between attempts) after a restart of seconds
 
-pytest_plugins = ["tests.browser"]  # chromium, browser, system
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 

@@ -19,7 +19,6 @@ from tests.pg import psql
 
 SCREENSHOT = ROOT / "docs" / "img" / "dashboard.png"
 
-pytest_plugins = ["tests.browser"]  # chromium, browser, system
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120), pytest.mark.usefixtures("live_db")]
 
 
