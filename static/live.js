@@ -3,6 +3,11 @@
 // from the last position it saw, and drops repeats by event id, so a page left open
 // through a server restart shows every change once. No dependencies, no build step.
 //
+// Posts carry only author_id: names come from GET /api/authors, asked once per author.
+// New items are announced politely in #announcer for screen readers. It acknowledges what
+// it received (the server paces its sending by that), gathers a snapshot's pages, and
+// fetches a row whose values were cut to fit a frame from /live/rows/<stream>/<id>.
+//
 // Hooks for tests and tools: #connection[data-state] is connecting | live | offline;
 // each item is <li data-id="<row id>" data-event-id="<event id of its last change>">.
 (() => {
@@ -15,20 +20,36 @@
   const BACKOFF_CAP = 8000;
   const PING_EVERY = 20000; // ms; no pong within PONG_WAIT: the connection is dead
   const PONG_WAIT = 10000;
+  const NAMES = 1000; // author names remembered
+  const NAMES_PER_REQUEST = 100; // the endpoint's limit (core/authors.py MAX_IDS)
+  const ANNOUNCE_EVERY = 2000; // ms; arrivals within it are announced together
+  const ACK_EVERY = 32; // messages between acknowledgements...
+  const ACK_CHARS = 256 * 1024; // ...or characters received, whichever comes first
 
   const statusEl = document.getElementById("connection");
   const filterEl = document.getElementById("category-filter");
+  const announcerEl = document.getElementById("announcer");
   const streams = {
-    articles: newStream(document.getElementById("articles"), renderArticle),
-    posts: newStream(document.getElementById("posts"), renderPost),
+    articles: newStream(document.getElementById("articles"), renderArticle, describeArticle),
+    posts: newStream(document.getElementById("posts"), renderPost, describePost),
   };
   let socket = null;
   let attempt = 0;
   let pingTimer = null;
   let pongTimer = null;
+  const names = new Map(); // author id -> name; null: asked, none given
+  const unnamed = new Set(); // author ids to ask about
+  let arrivals = 0; // new items since the last announcement
+  let latest = null; // the newest of them
+  let received = 0; // messages on this connection
+  let acked = 0;
+  let unackedChars = 0;
 
-  function newStream(list, render) {
-    return { list, render, filters: {}, position: null, seen: new Set() };
+  // position: where this stream's items are up to (a snapshot's or change's), or null while
+  // it has none. It is never a `subscribed` position: those come before the snapshot, and a
+  // resume from one would skip the snapshot the page never got.
+  function newStream(list, render, describe) {
+    return { list, render, describe, filters: {}, position: null, seen: new Set(), pages: [] };
   }
 
   function setStatus(state, text) {
@@ -43,11 +64,15 @@
     socket = ws;
     ws.onopen = () => {
       attempt = 0;
+      received = acked = unackedChars = 0;
       setStatus("live");
       Object.keys(streams).forEach(subscribe);
       pingTimer = setInterval(ping, PING_EVERY);
     };
-    ws.onmessage = (event) => handle(JSON.parse(event.data));
+    ws.onmessage = (event) => {
+      acknowledge(event.data.length);
+      handle(JSON.parse(event.data));
+    };
     ws.onclose = () => {
       if (socket !== ws) return;
       socket = null;
@@ -69,6 +94,15 @@
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
   }
 
+  function acknowledge(chars) {
+    received += 1;
+    unackedChars += chars;
+    if (received - acked < ACK_EVERY && unackedChars < ACK_CHARS) return;
+    send({ type: "ack", received });
+    acked = received;
+    unackedChars = 0;
+  }
+
   function ping() {
     send({ type: "ping" });
     pongTimer = setTimeout(() => socket && socket.close(), PONG_WAIT);
@@ -77,6 +111,7 @@
   function subscribe(name) {
     const s = streams[name];
     const message = { type: "subscribe", stream: name, filters: s.filters, snapshot: SNAPSHOT };
+    s.pages = []; // pages of an unfinished snapshot belong to a subscription that is gone
     if (s.position) message.after = s.position; // resume: exactly what was missed
     send(message);
   }
@@ -84,19 +119,25 @@
   function handle(message) {
     const s = streams[message.stream];
     switch (message.type) {
-      case "subscribed":
-        s.position = s.position || message.position; // a resume keeps its own until changes come
-        break;
       case "snapshot":
+        s.pages.push(message);
+        if (!message.complete) break; // its pages come one after another: show them whole
         clear(s);
-        message.rows.forEach((row) => s.list.append(item(s, row, "")));
+        s.pages.forEach((page) => {
+          page.rows.forEach((row) => s.list.append(item(s, row, "")));
+          Object.keys(page.truncated || {}).forEach((id) => fetchWhole(s, message.stream, id));
+        });
+        s.pages = [];
         s.position = message.position;
         break;
       case "reset":
         clear(s); // the snapshot that follows is the new state
+        s.position = null;
         break;
       case "change":
+        if (!s.position) break; // sent before this subscription's snapshot: for an older one
         apply(s, message);
+        if (message.truncated && message.row) fetchWhole(s, message.stream, message.row.id);
         s.position = message.position;
         break;
       case "pong":
@@ -114,6 +155,17 @@
     s.seen.clear();
   }
 
+  // A row cut to fit a frame: show what came, then the whole row once it is fetched.
+  function fetchWhole(s, stream, id) {
+    fetch(`${document.body.dataset.rowsUrl}${stream}/${id}`)
+      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+      .then((row) => {
+        const shown = s.list.querySelector(`:scope > li[data-id="${row.id}"]`);
+        if (shown) shown.replaceWith(item(s, row, shown.dataset.eventId));
+      })
+      .catch((problem) => console.warn("live: whole row:", problem));
+  }
+
   function apply(s, change) {
     if (s.seen.has(change.id)) return; // a repeat: already shown
     s.seen.add(change.id);
@@ -126,7 +178,10 @@
     }
     const fresh = item(s, change.row, change.id);
     if (existing) existing.replaceWith(fresh);
-    else s.list.prepend(fresh);
+    else {
+      s.list.prepend(fresh);
+      arrived(s, fresh);
+    }
     while (s.list.children.length > KEEP) s.list.lastElementChild.remove();
   }
 
@@ -149,10 +204,61 @@
   }
 
   function renderPost(li, row) {
-    const meta = [`user #${row.author_id}`, when(row.created_at)];
-    if (row.visibility === "private") meta.push("private");
+    const author = el("span", "author", nameOf(row.author_id));
+    author.dataset.authorId = row.author_id;
+    const rest = [when(row.created_at)];
+    if (row.visibility === "private") rest.push("private");
     li.classList.toggle("private", row.visibility === "private");
-    li.append(el("div", "body", row.body), el("div", "meta", meta.join(" · ")));
+    const meta = el("div", "meta", "");
+    meta.append(author, ...rest.map((text) => ` · ${text}`));
+    li.append(el("div", "body", row.body), meta);
+  }
+
+  function describeArticle(li) {
+    return `New article: ${li.querySelector(".title").textContent}`;
+  }
+
+  function describePost(li) {
+    return `New post by ${li.querySelector(".author").textContent}`;
+  }
+
+  function nameOf(id) {
+    if (!names.has(id) && !unnamed.has(id)) {
+      if (!unnamed.size) setTimeout(askNames); // one request for all of a snapshot's authors
+      unnamed.add(id);
+    }
+    return names.get(id) || `user #${id}`;
+  }
+
+  function askNames() {
+    const ids = [...unnamed].slice(0, NAMES_PER_REQUEST);
+    ids.forEach((id) => unnamed.delete(id));
+    if (unnamed.size) setTimeout(askNames);
+    fetch(`${document.body.dataset.authorsUrl}?ids=${ids.join(",")}`)
+      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+      .then((found) => ids.forEach((id) => named(id, found[id] || null)))
+      .catch((problem) => console.warn("live: author names:", problem)); // asked again when next seen
+  }
+
+  function named(id, name) {
+    names.set(id, name);
+    if (names.size > NAMES) names.delete(names.keys().next().value);
+    if (!name) return; // no public post (any more): the id stays
+    document.querySelectorAll(`.author[data-author-id="${id}"]`).forEach((node) => {
+      node.textContent = name;
+    });
+  }
+
+  function arrived(s, li) {
+    if (!arrivals) setTimeout(announce, ANNOUNCE_EVERY);
+    arrivals += 1;
+    latest = { s, li };
+  }
+
+  function announce() {
+    const text = latest.s.describe(latest.li); // by now, with the author's name
+    announcerEl.textContent = arrivals === 1 ? text : `${arrivals} new items, the latest: ${text}`;
+    arrivals = 0;
   }
 
   function el(tag, className, text) {

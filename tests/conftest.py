@@ -15,9 +15,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from playwright.async_api import Browser, async_playwright
 from psycopg import sql
 
 from core.database import conninfo
+from tests.live_servers import LiveSystem, live_system
 from tests.pg import DisposableServer
 from tests.processes import migrate
 
@@ -100,3 +102,38 @@ def disposable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Disp
         yield server
     finally:
         server.cleanup()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def chromium() -> Path:
+    require(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    """A real headless Chromium (Debian's package), for the browser tests (tests/browser.py)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+def system(fresh_db: str) -> Iterator[LiveSystem]:
+    """The live system as real processes on the test's database (tests/live_servers.py)."""
+    with live_system(fresh_db) as running:
+        yield running

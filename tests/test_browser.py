@@ -1,69 +1,24 @@
-"""The dashboard in a real headless Chromium (Debian's package) against real processes:
-psql writes, cdc_listen relays, daphne serves the page, static/live.js keeps it live."""
+"""The dashboard in a real headless Chromium against real processes (tests/browser.py):
+live articles through a daphne restart, posts and their audiences, the category filter."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from channels.db import database_sync_to_async
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from tests.conftest import require
+from tests.browser import insert, log_in, make_user, open_dashboard
 from tests.consumer_env import live_db  # noqa: F401
-from tests.live_servers import LiveSystem, live_system
+from tests.live_servers import LiveSystem
 from tests.pg import psql
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RECONNECTED = 20_000  # ms: backoff (at most 8 s between attempts) after a restart of seconds
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def chromium() -> Path:
-    require(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
-def system(fresh_db: str):
-    with live_system(fresh_db) as running:
-        yield running
-
-
-async def insert(dsn: str, sql: str) -> int:
-    return int((await asyncio.to_thread(psql, dsn, sql + " RETURNING id")).strip())
-
-
-async def open_dashboard(browser: Browser, system: LiveSystem) -> Page:
-    page = await browser.new_page()
-    await page.goto(system.url("/"))
-    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page
-
-
-async def test_articles_appear_live_and_once_after_a_daphne_restart(browser, system):
+async def test_articles_appear_live_and_once_after_a_daphne_restart(
+    browser: Browser, system: LiveSystem
+) -> None:
     page = await open_dashboard(browser, system)
     articles = page.locator("#articles > li")
 
@@ -88,24 +43,14 @@ async def test_articles_appear_live_and_once_after_a_daphne_restart(browser, sys
     ]
 
 
-@database_sync_to_async
-def make_user(username: str, password: str) -> None:
-    from django.contrib.auth import get_user_model
-
-    get_user_model().objects.create_user(username, password=password)
-
-
 @pytest.mark.usefixtures("live_db")  # Django on the test database: it makes the user
-async def test_a_logged_in_user_writes_posts_that_others_see_live_unless_private(browser, system):
+async def test_a_logged_in_user_writes_posts_that_others_see_live_unless_private(
+    browser: Browser, system: LiveSystem
+) -> None:
     await make_user("alice", "correct horse")
     watcher = await open_dashboard(browser, system)  # anonymous, in another browser context
 
-    author = await (await browser.new_context()).new_page()
-    await author.goto(system.url("/accounts/login/"))
-    await author.fill("#id_username", "alice")
-    await author.fill("#id_password", "correct horse")
-    await author.click("button[type=submit]")
-    await expect(author.locator(".who")).to_have_text("alice")
+    author = await log_in(await browser.new_context(), system, "alice", "correct horse")
 
     for body, visibility in (("only for me", "private"), ("hello everyone", "public")):
         await author.fill("#post-form textarea[name=body]", body)
@@ -117,7 +62,9 @@ async def test_a_logged_in_user_writes_posts_that_others_see_live_unless_private
     await expect(author.locator("#posts > li .body")).to_have_text(["hello everyone", "only for me"])
 
 
-async def test_the_category_filter_resubscribes_with_a_fresh_snapshot(browser, system):
+async def test_the_category_filter_resubscribes_with_a_fresh_snapshot(
+    browser: Browser, system: LiveSystem
+) -> None:
     psql(
         system.dsn, "INSERT INTO article (title, category) VALUES ('a match', 'tech'), ('no match', 'sport')"
     )

@@ -56,3 +56,15 @@ def test_writing_a_post_needs_a_login():
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
     assert not Post.objects.exists()
+
+
+def test_the_post_form_starts_at_public_with_no_blank_choice(alice: Client) -> None:
+    html = alice.get("/").content.decode()
+    assert '<option value="public" selected>' in html
+    assert "---------" not in html
+
+
+def test_the_icon_is_served_where_browsers_look_for_it() -> None:
+    response = Client().get("/favicon.ico", follow=True)
+    assert response.redirect_chain == [("/static/favicon.svg", 301)]
+    assert response["Content-Type"] == "image/svg+xml"
