@@ -136,3 +136,25 @@ POSTS = """INSERT INTO post (author_id, body, visibility, created_at)
         ('bob', 'Anyone else reading the chip story?', 'public', '2025-05-01 09:20+00'),
         ('demo', 'Draft: notes for Friday''s talk', 'private', '2025-05-01 09:25+00')
     ) AS written (username, body, visibility, created_at) JOIN auth_user USING (username)"""
+
+
+async def test_posts_too_large_for_a_frame_show_whole_in_snapshot_and_live(
+    browser: Browser, system: LiveSystem
+) -> None:
+    alice = await make_user("alice", "pw")
+    big = 2 * 1024 * 1024  # twice the frame bound: the server cuts it, the page fetches it
+    for n in range(3):  # a snapshot of three pages at least
+        await insert(system.dsn, f"INSERT INTO post (author_id, body) VALUES ({alice}, repeat('{n}', {big}))")
+    context = await browser.new_context()
+    errors = problems(context)
+    page = await open_dashboard(context, system)
+    bodies = page.locator("#posts > li .body")
+    await expect(bodies).to_have_count(3)
+    await insert(system.dsn, f"INSERT INTO post (author_id, body) VALUES ({alice}, repeat('L', {big}))")
+    await expect(bodies).to_have_count(4, timeout=30_000)
+    lengths = "nodes => nodes.map(n => n.textContent.length)"
+    await page.wait_for_function(
+        f"() => ({lengths})([...document.querySelectorAll('#posts > li .body')]).every(n => n === {big})"
+    )
+    assert [t[:1] for t in await bodies.all_text_contents()] == ["L", "2", "1", "0"]
+    assert errors == []
