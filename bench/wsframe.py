@@ -97,8 +97,9 @@ class Parser:
 
     def __init__(self, max_message: int = MAX_MESSAGE) -> None:
         self.max_message = max_message
-        self.pending = bytearray()  # the start of a frame not yet complete
-        self.needed = 0  # bytes that frame takes in all, when its header is complete
+        self.pending: list[bytes] = []  # pieces of a frame not yet complete
+        self.pending_size = 0
+        self.needed = 0  # bytes that frame takes in all, once its header is complete
         self.fragments: list[bytes] = []  # of a message whose final frame has not come
         self.fragmented_opcode = 0  # that message's opcode (0: none under way)
         self.fragmented_size = 0
@@ -106,10 +107,11 @@ class Parser:
     def feed(self, data: bytes) -> list[Message]:
         """The messages completed by `data`, the next bytes from the server."""
         if self.pending:
-            self.pending += data
-            if len(self.pending) < self.needed:  # a large frame arriving: no copy until whole
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size < self.needed:  # a large frame arriving: no copy until whole
                 return []
-            data = bytes(self.pending)
+            data = b"".join(self.pending)
         messages: list[Message] = []
         pos, end, self.needed = 0, len(data), 0
         while end - pos >= 2:
@@ -136,7 +138,10 @@ class Parser:
             else:
                 self._frame(first, data[start:stop], messages)
             pos = stop
-        self.pending = bytearray(data[pos:])
+        if pos < end:
+            self.pending, self.pending_size = [data[pos:]], end - pos
+        elif self.pending:
+            self.pending, self.pending_size = [], 0
         return messages
 
     def _frame(self, first: int, payload: bytes, messages: list[Message]) -> None:
