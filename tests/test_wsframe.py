@@ -155,7 +155,9 @@ def test_a_message_past_the_size_limit_is_refused() -> None:
     with pytest.raises(wsframe.FrameError, match="more than 100"):
         wsframe.Parser(max_message=100).feed(whole[:4])  # refused from its header alone
     parser = wsframe.Parser(max_message=100)
-    assert parser.feed(server_frame(Opcode.TEXT, bytes(60), fin=False)) == []
+    whole_in_two = server_frame(Opcode.TEXT, bytes(60), fin=False) + server_frame(Opcode.CONT, bytes(40))
+    assert parser.feed(whole_in_two) == [(wsframe.OP_TEXT, bytes(100))]
+    assert parser.feed(server_frame(Opcode.TEXT, bytes(60), fin=False)) == []  # a limit per message
     with pytest.raises(wsframe.FrameError, match="more than 100"):
         parser.feed(server_frame(Opcode.CONT, bytes(41)))
     assert wsframe.Parser(max_message=100).feed(server_frame(Opcode.TEXT, bytes(100))) == [
