@@ -234,7 +234,7 @@ def progress(step: dict[str, Any]) -> dict[str, Any]:
     print(
         f"  {step['clients']} clients at {step['rate']:g}/s: {step['deliveries_per_s']:,} deliveries/s,"
         f" p95 {step['p95_ms']} ms, missed {step['missed']}, daphne {step['cpu_percent']['daphne']}% CPU"
-        f" (µs/delivery: daphne {_us(step, 'daphne')}, clients {_us(step, 'clients')})"
+        f" (CPU µs/delivery daphne / clients: {us_per_delivery(step)})"
         f"{'; ' + step['limit'] if step['limit'] else ''}{'; writer-bound' if step['writer_bound'] else ''}",
         file=sys.stderr,
         flush=True,
@@ -274,7 +274,7 @@ def fanout_rows(results: dict[str, Any]) -> list[list[object]]:
                     f"{best['deliveries_per_s']:,}" if best else "none within 200 ms",
                     _rate(best) if best else "",
                     _cell(best["p95_ms"]) if best else "",
-                    f"{_us(best, 'daphne')} / {_us(best, 'clients')}" if best else "",
+                    us_per_delivery(best) if best else "",
                     f["stopped_by"],
                     goal,
                 ]
@@ -298,8 +298,7 @@ def step_rows(results: dict[str, Any]) -> list[list[object]]:
                         f"{s['missed']:,}",
                         f"{s['errors']}/{s['disconnects']}/{s['transport_gaps']}",
                         *(f"{cpu[k]:g}" for k in ("daphne", "cdc_listen", "clients", "writer", "machine")),
-                        _us(s, "daphne"),
-                        _us(s, "clients"),
+                        us_per_delivery(s),
                     ]
                 )
     return rows
@@ -327,7 +326,7 @@ def tables(results: dict[str, Any]) -> str:
         [
             "layer", "clients", "changes/s", "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "missed",
             "errors/disconnects/gaps", "CPU % daphne", "cdc_listen", "clients", "writer", "machine",
-            "CPU µs/delivery daphne", "clients",
+            "CPU µs/delivery daphne / clients",
         ],
         step_rows(results),
     )  # fmt: skip
@@ -351,10 +350,12 @@ def _rate(step: dict[str, Any]) -> str:
     return text
 
 
-def _us(step: dict[str, Any], process: str) -> str:
-    """CPU µs per delivery (absent from results written before it was measured)."""
-    value = step.get("cpu_us_per_delivery", {}).get(process)
-    return "" if value is None else f"{value:g}"
+def us_per_delivery(step: dict[str, Any]) -> str:
+    """CPU µs per delivery of daphne / of the clients (absent from results written before)."""
+    measured = step.get("cpu_us_per_delivery")
+    if measured is None:
+        return ""
+    return " / ".join("" if measured[k] is None else f"{measured[k]:g}" for k in ("daphne", "clients"))
 
 
 def _cell(value: float | None) -> str:
