@@ -159,7 +159,7 @@ def step_result(
     rows = len(written.commits)
     missed = clients_n * rows - len(lat)
     ranked = lat + [math.inf] * max(0, missed)  # a missed change is infinitely late
-    result = {
+    result: dict[str, Any] = {
         "clients": clients_n,
         "rate": written.rate,
         "rows": rows,
