@@ -11,7 +11,9 @@ processes); a change that never arrives counts as infinitely late.
 - fan-out: 1, 100 and 1,000 clients; changes/s doubles each step until p95 passes 200 ms or
   a client misses a change, gets an error or is disconnected; the figure is deliveries/s
   (changes/s x clients served) at the last step within 200 ms (goal at 1,000 clients:
-  >= 32,000/s). The CPU of daphne, cdc_listen, the clients and the writer says what limits it.
+  >= 32,000/s). The CPU of daphne, cdc_listen, the clients and the writer says what limits it;
+  daphne's and the clients' CPU per delivery say what one delivery costs the server and what
+  it costs the load generator (which must stay well below the server's).
 
     .venv/bin/python -m bench.e2e [--layer postgres|redis|both] [--seconds 10] [--step-seconds 3]
         [--clients 1,100,1000] [--processes 2] [--start 2000] [--only latency|fanout]
@@ -102,9 +104,13 @@ class Rig:
         cpu = {**meter.percent(), "writer": round(100 * written.cpu_seconds / written.seconds, 1)}
         drained = pool.wait_done(drain)
         drain_s = time.monotonic() - written.commits[-1] if drained else None
+        spent = meter.seconds()  # from the step's start to its last change's arrival
         harvest = pool.harvest()
+        result = step_result(pool.total, first, written, harvest, cpu, self.logged(log_start))
         return {
-            **step_result(pool.total, first, written, harvest, cpu, self.logged(log_start)),
+            **result,
+            "cpu_us_per_delivery": per_delivery(spent, result["delivered"]),
+            "acks_refused": harvest.acks_refused,  # a server that does not know acks
             "close_codes": {str(code): n for code, n in harvest.close_codes.items()},
             "drain_s": drain_s and round(drain_s, 2),  # last commit to the last client's last change
         }
@@ -136,6 +142,11 @@ def latencies_ms(harvest: Harvest, first: int, commits: list[float]) -> list[flo
     return sorted((t - commits[k - first]) * 1000 for k, t in pairs if first <= k < end)
 
 
+def per_delivery(spent: dict[str, float], delivered: int) -> dict[str, float | None]:
+    """CPU µs per delivery of the server and of the load generator (all its processes)."""
+    return {k: round(1e6 * spent[k] / delivered, 1) if delivered else None for k in ("daphne", "clients")}
+
+
 def step_result(
     clients_n: int,
     first: int,
@@ -148,7 +159,7 @@ def step_result(
     rows = len(written.commits)
     missed = clients_n * rows - len(lat)
     ranked = lat + [math.inf] * max(0, missed)  # a missed change is infinitely late
-    result = {
+    result: dict[str, Any] = {
         "clients": clients_n,
         "rate": written.rate,
         "rows": rows,
@@ -223,6 +234,7 @@ def progress(step: dict[str, Any]) -> dict[str, Any]:
     print(
         f"  {step['clients']} clients at {step['rate']:g}/s: {step['deliveries_per_s']:,} deliveries/s,"
         f" p95 {step['p95_ms']} ms, missed {step['missed']}, daphne {step['cpu_percent']['daphne']}% CPU"
+        f" (CPU µs/delivery daphne / clients: {us_per_delivery(step)})"
         f"{'; ' + step['limit'] if step['limit'] else ''}{'; writer-bound' if step['writer_bound'] else ''}",
         file=sys.stderr,
         flush=True,
@@ -262,6 +274,7 @@ def fanout_rows(results: dict[str, Any]) -> list[list[object]]:
                     f"{best['deliveries_per_s']:,}" if best else "none within 200 ms",
                     _rate(best) if best else "",
                     _cell(best["p95_ms"]) if best else "",
+                    us_per_delivery(best) if best else "",
                     f["stopped_by"],
                     goal,
                 ]
@@ -285,6 +298,7 @@ def step_rows(results: dict[str, Any]) -> list[list[object]]:
                         f"{s['missed']:,}",
                         f"{s['errors']}/{s['disconnects']}/{s['transport_gaps']}",
                         *(f"{cpu[k]:g}" for k in ("daphne", "cdc_listen", "clients", "writer", "machine")),
+                        us_per_delivery(s),
                     ]
                 )
     return rows
@@ -296,13 +310,23 @@ def tables(results: dict[str, Any]) -> str:
         latency_rows(results),
     )
     summary = markdown_table(
-        ["layer", "clients", "deliveries/s (p95 ≤ 200 ms)", "changes/s", "p95 ms", "then stopped by", "goal"],
+        [
+            "layer",
+            "clients",
+            "deliveries/s (p95 ≤ 200 ms)",
+            "changes/s",
+            "p95 ms",
+            "CPU µs/delivery daphne / clients",
+            "then stopped by",
+            "goal",
+        ],
         fanout_rows(results),
     )
     steps = markdown_table(
         [
             "layer", "clients", "changes/s", "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "missed",
             "errors/disconnects/gaps", "CPU % daphne", "cdc_listen", "clients", "writer", "machine",
+            "CPU µs/delivery daphne / clients",
         ],
         step_rows(results),
     )  # fmt: skip
@@ -324,6 +348,14 @@ def _rate(step: dict[str, Any]) -> str:
     if step["rows_per_commit"] > 1:
         text += f", {step['rows_per_commit']}/commit"
     return text
+
+
+def us_per_delivery(step: dict[str, Any]) -> str:
+    """CPU µs per delivery of daphne / of the clients (absent from results written before)."""
+    measured = step.get("cpu_us_per_delivery")
+    if measured is None:
+        return ""
+    return " / ".join("" if measured[k] is None else f"{measured[k]:g}" for k in ("daphne", "clients"))
 
 
 def _cell(value: float | None) -> str:

@@ -156,6 +156,11 @@ class CpuMeter:
         used = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.groups.items()}
         return {**used, "machine": machine_busy_seconds()}
 
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds each group has used since the start."""
+        end = self._read()
+        return {name: end[name] - self.start[name] for name in end}
+
     def percent(self) -> dict[str, float]:
-        end, wall = self._read(), time.monotonic() - self.started
-        return {name: round(100 * (end[name] - self.start[name]) / wall, 1) for name in end}
+        wall = time.monotonic() - self.started
+        return {name: round(100 * used / wall, 1) for name, used in self.seconds().items()}

@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from bench.common import machine_facts, markdown_table, write_results
-from bench.e2e import Rig, rig
+from bench.e2e import Rig, rig, us_per_delivery
 from bench.e2e_clients import clients
 from bench.e2e_system import CpuMeter, command_line, migrated_database, rss_kib
 
@@ -77,6 +77,7 @@ def table(results: dict[str, Any]) -> str:
         ],
         [f"daphne CPU at {rate} (% of a core)", f"{loaded['cpu_percent']['daphne']:g}", ""],
         [f"clients' CPU at {rate} (% of a core, all processes)", f"{loaded['cpu_percent']['clients']:g}", ""],
+        [f"CPU per delivery at {rate}, daphne / clients (µs)", us_per_delivery(loaded), ""],
         [f"deliveries ({loaded['rows']:,} changes x {n:,})", f"{loaded['delivered']:,}", "all"],
         ["connections that got every change", f"{loaded['complete_connections']:,}", f"{n:,}"],
         ["error frames / disconnects / repeats or reorders", _counts(loaded), "0 / 0 / 0"],
