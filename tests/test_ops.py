@@ -175,7 +175,7 @@ def test_logs_are_json_lines_with_the_same_fields_in_web_and_listener(system):
     listener = system.start_listener()
     poll(system.health, lambda answer: answer[0] == 200)
     assert get(system.url("/no-such-page"))[0] == 404
-    system.web.wait_for(r"livefeed\.access.*/no-such-page")
+    system.web.wait_for(r"core\.access.*/no-such-page")
     listener.signal(signal.SIGTERM)
     listener.wait_for("cdc_listen stopped")
 
