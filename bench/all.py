@@ -1,6 +1,6 @@
 """Every benchmark, one after another, then docs/benchmarks.md from their results.
 
-    .venv/bin/python -m bench.all [--only capture,relay,layer,e2e,load] [--report-only]
+    .venv/bin/python -m bench.all [--only capture,relay,layer,e2e,load,edge] [--report-only]
         [--quick] [--database-url URL]
 
 Each benchmark runs as its own `python -m bench.X` (the arguments are in PLAN: the defaults,
@@ -53,6 +53,7 @@ PLAN = (
         ("--seconds", "2", "--step-seconds", "1", "--clients", "1,100", "--max-deliveries", "8000")),
     Run("load", "load", ("bench.load",),
         ("--clients", "100", "--idle-seconds", "1", "--seconds", "1", "--drain-seconds", "30")),
+    Run("edge", "edge", ("bench.edge",), ("--resume-mb", "10", "--resumers", "1", "--stream-mb", "10")),
 )  # fmt: skip
 NAMES = sorted({run.benchmark for run in PLAN})
 
