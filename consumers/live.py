@@ -22,6 +22,7 @@ from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, deco
 from consumers.ratelimit import TokenBucket
 from consumers.subscription import Subscription
 from core import metrics
+from pglayer.messages import want_gaps
 
 log = logging.getLogger("consumers.live")
 
@@ -42,6 +43,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[str, Subscription] = {}
         self.joined: set[str] = set()
         self.bucket = TokenBucket(self.rate, self.burst)
+        want_gaps(self.channel_layer, self.channel_name)  # transport_gap repairs from the log
         await self.accept()
         metrics.WS_CONNECTIONS.inc()
 
