@@ -13,7 +13,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
@@ -199,4 +198,3 @@ class PostgresChannelLayer:
 def _process_id(channel: str) -> str:
     """The process part of a process-specific name: the 32 hex digits before its '!'."""
     return channel[: channel.index("!")][-32:]
-

@@ -39,7 +39,9 @@ class Listener:
     """LISTENs to the process's own address (`own`, for sends to its channels) and to each
     address with a member or receiver here (Local.addresses); `sender` is the running loop's."""
 
-    def __init__(self, conninfo: Callable[[], str], own: str, local: Local, sender: Callable[[], Sender]) -> None:
+    def __init__(
+        self, conninfo: Callable[[], str], own: str, local: Local, sender: Callable[[], Sender]
+    ) -> None:
         self._conninfo = conninfo
         self.own = own
         self.local = local
@@ -89,7 +91,8 @@ class Listener:
     async def stop(self, keep_connection: bool) -> None:
         """Stop the task (in the loop that runs it); keep the connection, LISTENing, if asked
         and if it is idle (not cut short mid-statement)."""
-        tasks = [task for task in (self.task, *self._tasks) if task and task.get_loop() is asyncio.get_running_loop()]
+        loop = asyncio.get_running_loop()
+        tasks = [task for task in (self.task, *self._tasks) if task and task.get_loop() is loop]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -98,7 +101,8 @@ class Listener:
             waiter.cancel()
         self.waiters.clear()
         conn = self.conn
-        if conn is not None and not (keep_connection and conn.info.transaction_status == TransactionStatus.IDLE):
+        idle = conn is not None and conn.info.transaction_status == TransactionStatus.IDLE
+        if conn is not None and not (keep_connection and idle):
             await self._drop(conn)
 
     async def _drop(self, conn: Connection) -> None:

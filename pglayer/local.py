@@ -111,10 +111,10 @@ class Bell:
         self.rings += 1
         self._waiters.wake()
 
-    async def wait(self, since: int, timeout: float) -> None:
-        """Until a ring after the count `since` (or `timeout` seconds: a ring may be lost)."""
+    async def wait(self, since: int, at_most: float) -> None:
+        """Until a ring after the count `since`, or `at_most` seconds (a ring may be lost)."""
         if self.rings == since:
-            await asyncio.wait([self._waiters.add()], timeout=timeout)
+            await asyncio.wait([self._waiters.add()], timeout=at_most)
 
 
 class Local:

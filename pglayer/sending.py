@@ -79,7 +79,9 @@ class Sender:
         await self.execute("notify_stored", params)
         await self._sweep()
 
-    async def enqueue(self, address: str, channel: str, data: bytes, expires_at: float, capacity: int) -> bool:
+    async def enqueue(
+        self, address: str, channel: str, data: bytes, expires_at: float, capacity: int
+    ) -> bool:
         """Queue a message of a normal channel and ring its receivers; False when it is full."""
         params = {
             "address": address,

@@ -483,7 +483,9 @@ async def test_a_full_normal_channel_raises_channel_full_until_one_is_taken(back
 
 
 async def test_sync_code_uses_one_channel_across_async_to_sync_calls(backend):
-    backend.cannot("redis", "channels_redis keeps a channel's queue and subscription in the event loop that made it")
+    backend.cannot(
+        "redis", "channels_redis keeps a channel's queue and subscription in the loop that made it"
+    )
     peer = backend.peer("echo")
     peer_channel = (await peer_line(peer, "^channel ")).split()[1]
     layer, sender = backend.layer(), backend.layer()
@@ -511,7 +513,9 @@ def malformed_count() -> float:
 async def test_a_malformed_notification_is_ignored_and_counted_and_the_connection_kept(fresh_db):
     layer, sender = PostgresChannelLayer(conninfo=fresh_db), PostgresChannelLayer(conninfo=fresh_db)
     backend = PostgresBackend({}, fresh_db)
-    listener_pid = "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
+    listener_pid = (
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
+    )
     try:
         channel = await layer.new_channel()
         await layer.group_add("hostile", channel)

@@ -15,7 +15,8 @@ TIMEOUT = 30.0
 
 def worker(dsn: str) -> Process:
     argv = [sys.executable, "manage.py", "runworker", "thumbnails"]
-    return Process(argv, {"DATABASE_URL": dsn, "DJANGO_SETTINGS_MODULE": "tests.worker_settings"}, "runworker")
+    env = {"DATABASE_URL": dsn, "DJANGO_SETTINGS_MODULE": "tests.worker_settings"}
+    return Process(argv, env, "runworker")
 
 
 async def test_runworker_handles_each_message_once_whenever_it_starts(fresh_db):
