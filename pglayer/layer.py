@@ -10,10 +10,12 @@ says how and why.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
 
+import psycopg
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
@@ -24,6 +26,8 @@ from pglayer.loops import PerLoop
 from pglayer.messages import Message
 from pglayer.sending import Sender
 
+log = logging.getLogger("pglayer")
+
 
 class _LoopState:
     """What belongs to one event loop: its sending connections, and the listener's task if
@@ -31,7 +35,7 @@ class _LoopState:
 
     def __init__(self, layer: PostgresChannelLayer) -> None:
         self.layer = layer
-        self.sender = Sender(layer.conninfo, layer.pool_size, layer.expiry)
+        self.sender = Sender(layer.conninfo, layer.pool_size, layer.expiry, layer.prefix)
 
     async def flush(self) -> None:
         local = self.layer.local
@@ -137,8 +141,10 @@ class PostgresChannelLayer:
 
     async def flush(self) -> None:
         """Forget this process's channels, groups and queued messages, and close its connections
-        (they reopen on next use). Other processes, and normal channels' queues, keep theirs."""
+        (they reopen on next use); delete every message waiting on a normal channel of this
+        layer (this `prefix`). Other processes keep their channels and groups."""
         await self.listener.stop(keep_connection=False)
+        await self._loop().sender.forget_queued()
         await self._loop().sender.close()
         self.local.reset()
 
@@ -187,10 +193,14 @@ class PostgresChannelLayer:
             await self.listener.listening_to(address)
             while True:
                 rings = bell.rings
-                data = await self._loop().sender.take(channel)
+                try:
+                    data = await self._loop().sender.take(channel)
+                except psycopg.OperationalError as exc:  # the database is away: a worker waits
+                    log.warning("channel layer: receive(%r) failed (%s); retrying", channel, exc)
+                    data = None
                 if data is not None:
                     return data
-                await bell.wait(rings, RESYNC_EVERY)
+                await bell.wait(rings, RESYNC_EVERY)  # the listener rings when it reconnects
         finally:
             self.local.release(address, bell)
 

@@ -26,10 +26,10 @@ DELETE FROM pglayer.message WHERE id = %(id)s RETURNING body
 -- A message to a normal channel, unless `capacity` unexpired ones wait already (then no
 -- row: ChannelFull). Its receivers' processes are rung in the same statement.
 WITH stored AS (
-    INSERT INTO pglayer.queue (channel, body, expires_at)
-    SELECT %(channel)s, %(body)s, to_timestamp(%(expires_at)s)
+    INSERT INTO pglayer.queue (prefix, channel, body, expires_at)
+    SELECT %(prefix)s, %(channel)s, %(body)s, to_timestamp(%(expires_at)s)
     WHERE (SELECT count(*) FROM pglayer.queue
-           WHERE channel = %(channel)s AND expires_at > now()) < %(capacity)s
+           WHERE prefix = %(prefix)s AND channel = %(channel)s AND expires_at > now()) < %(capacity)s
     RETURNING id
 )
 SELECT pg_notify(%(address)s, '') FROM stored
@@ -39,12 +39,16 @@ SELECT pg_notify(%(address)s, '') FROM stored
 DELETE FROM pglayer.queue
 WHERE id = (
     SELECT id FROM pglayer.queue
-    WHERE channel = %(channel)s AND expires_at > now()
+    WHERE prefix = %(prefix)s AND channel = %(channel)s AND expires_at > now()
     ORDER BY id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
 RETURNING body
+
+-- name: flush
+-- Channels' flush: every message queued for this layer's normal channels goes.
+DELETE FROM pglayer.queue WHERE prefix = %(prefix)s
 
 -- name: sweep
 -- Expired messages go silently.

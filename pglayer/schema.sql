@@ -8,11 +8,12 @@ CREATE SCHEMA pglayer;
 -- it expires (dropped by the senders' sweep). Logged: a message outlives a worker restart.
 CREATE TABLE pglayer.queue (
     id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    prefix     text        NOT NULL,  -- the layer's CONFIG prefix: layers sharing a database
     channel    text        NOT NULL,
     body       bytea       NOT NULL,  -- the message, msgpack-encoded
     expires_at timestamptz NOT NULL
 );
-CREATE INDEX queue_channel_id ON pglayer.queue (channel, id);
+CREATE INDEX queue_channel_id ON pglayer.queue (prefix, channel, id);
 CREATE INDEX queue_expires_at ON pglayer.queue (expires_at);
 
 -- Messages to groups and process channels travel inside their NOTIFY payload when they fit;

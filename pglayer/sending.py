@@ -57,8 +57,9 @@ class Connections:
 class Sender:
     """One event loop's statements: NOTIFYs, the normal channels' queue, stored messages."""
 
-    def __init__(self, conninfo: Callable[[], str], pool_size: int, expiry: float) -> None:
+    def __init__(self, conninfo: Callable[[], str], pool_size: int, expiry: float, prefix: str) -> None:
         self.connections = Connections(conninfo, pool_size)
+        self._prefix = prefix
         self._sweep_every = min(SWEEP_EVERY, expiry)
         self._next_sweep = 0.0
 
@@ -85,6 +86,7 @@ class Sender:
         """Queue a message of a normal channel and ring its receivers; False when it is full."""
         params = {
             "address": address,
+            "prefix": self._prefix,
             "channel": channel,
             "body": data,
             "expires_at": expires_at,
@@ -95,7 +97,7 @@ class Sender:
         return queued
 
     async def take(self, channel: str) -> bytes | None:
-        row = await self.execute("take", {"channel": channel})
+        row = await self.execute("take", {"prefix": self._prefix, "channel": channel})
         return None if row is None else bytes(row[0])
 
     async def read_stored(self, message_id: int, single_reader: bool) -> bytes | None:
@@ -108,6 +110,9 @@ class Sender:
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self._sweep_every
             await self.execute("sweep")
+
+    async def forget_queued(self) -> None:
+        await self.execute("flush", {"prefix": self._prefix})
 
     async def close(self) -> None:
         await self.connections.close()

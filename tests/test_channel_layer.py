@@ -478,6 +478,10 @@ async def test_a_full_normal_channel_raises_channel_full_until_one_is_taken(back
     await sender.send(name, {"type": "thumb", "n": 2})
     assert [await receive(receiver, name) for _ in range(2)] == [{"type": "thumb", "n": n} for n in (1, 2)]
 
+    await sender.send(name, {"type": "thumb", "n": 3})
+    await sender.flush()  # Channels' flush: what waits on normal channels goes too
+    assert (await backend.resources())["stored"] == 0
+
 
 # Sync code: each async_to_sync call runs in an event loop of its own.
 
