@@ -12,10 +12,9 @@ from collections.abc import Callable
 
 from channels.layers import BaseChannelLayer
 
-from pglayer.messages import GapReason, gap, serialize
+from pglayer.messages import GapNotice, GapReason, gap, serialize
 
 GAP_REASONS: tuple[GapReason, ...] = ("overflow", "expired", "reconnected")
-NOTICES = {reason: serialize(gap(reason)) for reason in GAP_REASONS}
 
 
 class Waiters:
@@ -41,9 +40,10 @@ class Inbox:
     dropped at its expiry. Losses are silent, as Channels' contract has it, unless the channel
     asked for gap notices (`gaps`): then a notice goes ahead of the messages that are left."""
 
-    def __init__(self, capacity: int, expiry: float) -> None:
+    def __init__(self, capacity: int, expiry: float, notices: dict[GapReason, bytes] | None = None) -> None:
         self.capacity = capacity
         self.expiry = expiry
+        self._notices = notices or {reason: serialize(gap(reason)) for reason in GAP_REASONS}
         self.gaps = False
         self._messages: deque[tuple[float, bytes]] = deque()
         self._gap: GapReason | None = None
@@ -73,7 +73,7 @@ class Inbox:
             self.mark_gap("expired")
         if self._gap:
             reason, self._gap = self._gap, None
-            return NOTICES[reason]
+            return self._notices[reason]
         return self._messages.popleft()[1] if self._messages else None
 
     async def get(self) -> bytes:
@@ -84,18 +84,25 @@ class Inbox:
 
 class Inboxes:
     """Makes inboxes: capacity by channel name as Channels' layers take it (a default and glob
-    patterns), and expiry."""
+    patterns), expiry, and gap notices in the layer's encoding (channels_redis may encrypt)."""
 
-    def __init__(self, expiry: float, capacity: int, channel_capacity: dict[str, int] | None) -> None:
+    def __init__(
+        self,
+        expiry: float,
+        capacity: int,
+        channel_capacity: dict[str, int] | None,
+        encode: Callable[[GapNotice], bytes] = serialize,
+    ) -> None:
         self._limits = BaseChannelLayer(expiry=expiry, capacity=capacity)
         self._limits.channel_capacity = self._limits.compile_capacities(channel_capacity or {})
+        self._notices = {reason: encode(gap(reason)) for reason in GAP_REASONS}
 
     def capacity(self, channel: str) -> int:
         capacity: int = self._limits.get_capacity(channel)
         return capacity
 
     def new(self, channel: str) -> Inbox:
-        return Inbox(self.capacity(channel), self._limits.expiry)
+        return Inbox(self.capacity(channel), self._limits.expiry, self._notices)
 
 
 class Bell:

@@ -46,12 +46,17 @@ def deserialize(data: bytes) -> Message | None:
     """The message, or None (counted and logged) when `data` is not one: any database user
     may NOTIFY a layer's address."""
     try:
-        message = msgpack.unpackb(data, raw=False)
+        decoded = msgpack.unpackb(data, raw=False)
     except (ValueError, TypeError):  # msgpack's errors are ValueErrors; unhashable keys TypeErrors
-        message = None
-    if isinstance(message, dict) and isinstance(message.get("type"), str):
-        return message
-    malformed("a message that is not a msgpack map with a string `type`")
+        decoded = None
+    return valid(decoded)
+
+
+def valid(decoded: object) -> Message | None:
+    """`decoded` if it is a Channels message (a dict with a string `type`), else None, counted."""
+    if isinstance(decoded, dict) and isinstance(decoded.get("type"), str):
+        return decoded
+    malformed("a message that is not a map with a string `type`")
     return None
 
 

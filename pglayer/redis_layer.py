@@ -15,8 +15,10 @@ from channels_redis import pubsub
 from redis.asyncio.client import PubSub, Redis
 from redis.asyncio.connection import ConnectionPool
 
+from pglayer import messages
 from pglayer.local import Inbox, Inboxes
 from pglayer.loops import PerLoop
+from pglayer.messages import Message
 
 
 class _ResubscribingPubSub(PubSub):
@@ -55,9 +57,12 @@ class _RedisLoopLayer(pubsub.RedisPubSubLoopLayer):
         self.channels[channel] = self._new_inbox(channel)
         await self._get_shard(channel).subscribe(channel)
 
-    async def receive(self, channel: str) -> Any:
+    async def receive(self, channel: str) -> Message:
         try:
-            return await super().receive(channel)
+            while True:
+                message: Message | None = await super().receive(channel)
+                if message is not None:  # else not a message (counted and logged): the next one
+                    return message
         except asyncio.CancelledError:
             # channels_redis forgets a closed channel but not its memberships, and so keeps
             # its groups subscribed for ever: leave them too.
@@ -92,7 +97,7 @@ class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        new_inbox = Inboxes(expiry, capacity, channel_capacity).new
+        new_inbox = Inboxes(expiry, capacity, channel_capacity, self.serialize).new
         self._loop_layers = PerLoop(
             lambda: _RedisLoopLayer(*self._args, **self._kwargs, channel_layer=self, new_inbox=new_inbox)
         )
@@ -103,3 +108,12 @@ class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
     def want_gaps(self, channel: str) -> None:
         """As PostgresChannelLayer.want_gaps."""
         self._get_layer().want_gaps(channel)
+
+    def deserialize(self, data: bytes) -> Message | None:
+        """The message, or None when `data` is not one (any Redis client may PUBLISH to a
+        channel's name): counted and logged as PostgresChannelLayer does."""
+        try:
+            decoded = super().deserialize(data)  # channels_redis': decrypted if so configured
+        except Exception:  # msgpack's ValueErrors, cryptography's InvalidToken: not a message
+            decoded = None
+        return messages.valid(decoded)

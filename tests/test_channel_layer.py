@@ -101,6 +101,28 @@ class PostgresBackend(Backend):
             (LISTEN_APP,),
         )
 
+    async def listener_id(self) -> Any:
+        return await self._one(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            (LISTEN_APP,),
+        )
+
+    async def inject(self, layer: Any, channel: str, group: str) -> int:
+        """NOTIFY the layer's addresses with what it never sends; how many."""
+        later = int(time.time() * 1000) + 60_000
+        hostile = [
+            (layer.own, "garbage"),
+            (layer.own, ""),
+            (layer.address("g", group), "t1,,not-an-id"),
+            (layer.address("g", group), f"m{later},,not base64!"),
+            (layer.own, f"m{later},{channel},wQ=="),  # base64 of 0xc1: not msgpack
+            (layer.own, f"m{later},{channel},{base64.b64encode(layer.serialize([1])).decode()}"),
+        ]
+        async with await psycopg.AsyncConnection.connect(self.database, autocommit=True) as conn:
+            for address, payload in hostile:
+                await conn.execute("SELECT pg_notify(%s, %s)", (address, payload))
+        return len(hostile)
+
     async def kill_listener(self) -> None:
         killed = await self._one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -140,6 +162,22 @@ class RedisBackend(Backend):
 
     async def listeners(self) -> int:
         return len(await self._clients("pubsub"))
+
+    async def listener_id(self) -> Any:
+        (listener,) = await self._clients("pubsub")
+        return listener["id"]
+
+    async def inject(self, layer: Any, channel: str, group: str) -> int:
+        """PUBLISH to the layer's channels what it never sends; how many."""
+        hostile = [
+            (channel, b"\xc1"),
+            (channel, layer.serialize([1])),
+            (f"{self.config['prefix']}__group__{group}", b"x"),
+        ]
+        async with redis.asyncio.from_url(REDIS_URL) as server:
+            for name, data in hostile:
+                await server.publish(name, data)
+        return len(hostile)
 
     async def kill_listener(self) -> None:
         (listener,) = await self._clients("pubsub")
@@ -514,38 +552,19 @@ def malformed_count() -> float:
     return next(s.value for s in metric.samples if s.name == layer_metrics.MALFORMED_NAME)
 
 
-async def test_a_malformed_notification_is_ignored_and_counted_and_the_connection_kept(fresh_db):
-    layer, sender = PostgresChannelLayer(conninfo=fresh_db), PostgresChannelLayer(conninfo=fresh_db)
-    backend = PostgresBackend({}, fresh_db)
-    listener_pid = (
-        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
-    )
-    try:
-        channel = await layer.new_channel()
-        await layer.group_add("hostile", channel)
-        pid = await backend._one(listener_pid, (LISTEN_APP,))
-        before = malformed_count()
-        later = int(time.time() * 1000) + 60_000
-        not_msgpack = base64.b64encode(b"\xc1").decode()
-        hostile = [
-            (layer.own, "garbage"),
-            (layer.own, ""),
-            (layer.address("g", "hostile"), "t1,,not-an-id"),
-            (layer.address("g", "hostile"), f"m{later},,not base64!"),
-            (layer.own, f"m{later},{channel},{not_msgpack}"),  # well formed, but not a message
-            (layer.own, f"m{later},{channel},{base64.b64encode(layer.serialize([1])).decode()}"),
-        ]
-        async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
-            for address, payload in hostile:  # any database user may
-                await conn.execute("SELECT pg_notify(%s, %s)", (address, payload))
+async def test_a_malformed_message_is_ignored_and_counted_and_the_connection_kept(backend):
+    layer, sender = backend.layer(), backend.layer()
+    channel = await layer.new_channel()
+    await layer.group_add("hostile", channel)
+    listener = await backend.listener_id()
+    before = malformed_count()
 
-        await sender.group_send("hostile", {"type": "after"})
-        assert await receive(layer, channel) == {"type": "after"}
-        assert malformed_count() - before == len(hostile)
-        assert await backend._one(listener_pid, (LISTEN_APP,)) == pid  # never dropped
-    finally:
-        for each in (layer, sender):
-            await each.flush()
+    sent = await backend.inject(layer, channel, "hostile")  # as any database or Redis user may
+
+    await sender.group_send("hostile", {"type": "after"})
+    assert await receive(layer, channel) == {"type": "after"}
+    assert malformed_count() - before == sent
+    assert await backend.listener_id() == listener  # never dropped
 
 
 def test_sync_code_group_sends_through_async_to_sync_and_leaves_no_connection(fresh_db):
