@@ -104,7 +104,6 @@ class PostgresChannelLayer:
             inbox.put_nowait(data, expires_at)
 
     async def receive(self, channel: str) -> Message:
-        self._names.require_valid_channel_name(channel)
         receive = self._receive_local if "!" in channel else self._take
         while (message := messages.deserialize(await receive(channel))) is None:
             pass  # not a message (counted and logged): the next one
@@ -174,19 +173,28 @@ class PostgresChannelLayer:
         """From this process's queue of `channel`; a channel received on without new_channel()
         (or closed) is opened. Channels cancels a consumer's receive() when the consumer ends,
         and has no other "close channel" call: the channel and its memberships go then."""
-        if _process_id(channel) != self.pid:
-            raise ValueError(f"{channel!r} belongs to another process: only that one can receive on it")
         try:
-            inbox: Inbox = self.local.inboxes.get(channel) or self.local.open(channel)
-            await self.listener.listening_to(self.own)  # a no-op but in a new event loop
+            inbox = self.local.inboxes.get(channel)
+            if inbox is None:
+                inbox = self._open(channel)
+                await self.listener.listening_to(self.own)
+            else:
+                self.listener.start()  # the listener of this event loop (sync code runs many)
             return await inbox.get()
         except asyncio.CancelledError:
             self.local.close(channel)
             raise
 
+    def _open(self, channel: str) -> Inbox:
+        self._names.require_valid_channel_name(channel)
+        if _process_id(channel) != self.pid:
+            raise ValueError(f"{channel!r} belongs to another process: only that one can receive on it")
+        return self.local.open(channel)
+
     async def _take(self, channel: str) -> bytes:
         """The oldest message of a normal channel, for this receiver only: taken from the
         queue when there is one, else when the channel's NOTIFY rings (or every RESYNC_EVERY)."""
+        self._names.require_valid_channel_name(channel)
         address = self.address("c", channel)
         bell = self.local.bell(address)
         try:

@@ -58,13 +58,13 @@ class Listener:
 
     async def listening_to(self, address: str) -> None:
         """Until a LISTEN for `address` is in force (or nobody here wants it any more)."""
-        self._start()
+        self.start()
         if address in self.listening:
             return
         waiter = self.waiters.setdefault(address, asyncio.get_running_loop().create_future())
         await asyncio.shield(waiter)  # shared by every caller: one's cancellation is not all's
 
-    def _start(self) -> None:
+    def start(self) -> None:
         """Exactly one listener task, however many first calls arrive at once: the check and
         the start happen with no await between them."""
         if self.task is None or self.task.done():
