@@ -46,7 +46,7 @@ class _LoopState:
 class PostgresChannelLayer:
     """CONFIG: `conninfo` (a libpq conninfo or URL, or a function returning one when first
     needed), `prefix`, `expiry`, `group_expiry`, `capacity`, `channel_capacity` (as Channels'
-    layers take them) and `pool_size` (sending connections per process)."""
+    layers take them) and `pool_size` (sending connections per event loop)."""
 
     extensions = ["groups", "flush"]
 

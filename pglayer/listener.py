@@ -68,6 +68,7 @@ class Listener:
         """Exactly one listener task, however many first calls arrive at once: the check and
         the start happen with no await between them."""
         if self.task is None or self.task.done():
+            self._sender()  # makes the loop's state: the loop's closing then stops the task first
             self.task = asyncio.create_task(self._run())
 
     def want_sync(self) -> None:
@@ -92,6 +93,8 @@ class Listener:
         """Stop the task (in the loop that runs it); keep the connection, LISTENing, if asked
         and if it is idle (not cut short mid-statement)."""
         loop = asyncio.get_running_loop()
+        if self.task is not None and self.task.get_loop() is not loop and not self.task.done():
+            return  # the listener runs in another event loop, which goes on
         tasks = [task for task in (self.task, *self._tasks) if task and task.get_loop() is loop]
         for task in tasks:
             task.cancel()
@@ -139,12 +142,15 @@ class Listener:
 
     async def _serve(self, conn: Connection) -> None:
         self.serving = True
-        while True:
-            # stop_after=1 ends the generator after a whole batch, so none is cut short.
-            async for note in conn.notifies(timeout=RESYNC_EVERY, stop_after=1):
-                if note.payload != wire.WAKE:
-                    await self._dispatch(note.channel, note.payload)
-            await self._sync(conn)
+        try:
+            while True:
+                # stop_after=1 ends the generator after a whole batch, so none is cut short.
+                async for note in conn.notifies(timeout=RESYNC_EVERY, stop_after=1):
+                    if note.payload != wire.WAKE:
+                        await self._dispatch(note.channel, note.payload)
+                await self._sync(conn)
+        finally:
+            self.serving = False
 
     async def _sync(self, conn: Connection) -> None:
         """LISTEN to what is wanted, UNLISTEN the rest, in one round trip; wanted changes made
