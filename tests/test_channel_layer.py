@@ -2,7 +2,9 @@
 channels_redis' RedisPubSubChannelLayer as pglayer/redis_layer.py extends it.
 
 "Another process" is a real one (tests/layer_peer.py). The Redis run needs REDIS_URL or a
-server on 127.0.0.1:6379; without one it is skipped, and the skip says so.
+server on 127.0.0.1:6379; without one it is skipped, and the skip says so. What pub/sub
+cannot do (normal channels as queues, a channel used across event loops) is skipped on Redis
+with the reason (`Backend.cannot`), as docs/channel-layer.md says.
 """
 
 from __future__ import annotations
