@@ -1,5 +1,5 @@
 """Channel layers compared on this machine: the project's Postgres layer, channels_redis'
-RedisPubSubChannelLayer (as core/channel_layer.py extends it) and channels-postgres 1.1.4.
+RedisPubSubChannelLayer (as pglayer/redis_layer.py extends it) and channels-postgres 1.1.4.
 
     .venv/bin/python bench/layer.py      (or: .venv/bin/python -m bench.layer)
 
@@ -49,11 +49,11 @@ def layers(database: str) -> dict[str, tuple[str, dict[str, Any]]]:
     tag = uuid.uuid4().hex[:8]
     return {
         "project Postgres layer": (
-            "core.channel_layer.PostgresChannelLayer",
+            "pglayer.layer.PostgresChannelLayer",
             {"conninfo": database, "capacity": UNBOUNDED},
         ),
         "RedisPubSubChannelLayer": (
-            "core.channel_layer.RedisPubSubChannelLayer",
+            "pglayer.redis_layer.RedisPubSubChannelLayer",
             {"hosts": [REDIS_URL], "prefix": f"bench{tag}.", "capacity": UNBOUNDED},
         ),
         "channels-postgres 1.1.4": (  # CONFIG: a Django DATABASES entry

@@ -165,28 +165,3 @@ CROSS JOIN LATERAL (
         CROSS JOIN LATERAL (SELECT captured_at FROM cdc.event WHERE txid = open.txid OFFSET 0) AS e
     ) AS c
 ) AS p
-
--- name: channel_layer_notify
--- The channel layer (core/channel_layer.py): one message, or a wake-up, inside the payload.
-SELECT pg_notify(%(address)s, %(payload)s)
-
--- name: channel_layer_notify_stored
--- A message over the payload limit: stored until it expires, its id sent after `head`.
--- One statement, so the row is committed before any listener hears of it.
-WITH stored AS (
-    INSERT INTO channel_layer.message (body, expires_at)
-    VALUES (%(body)s, to_timestamp(%(expires_at)s))
-    RETURNING id
-)
-SELECT pg_notify(%(address)s, %(head)s || stored.id) FROM stored
-
--- name: channel_layer_read
--- A group message: every process with members reads it once; it goes when it expires.
-SELECT body FROM channel_layer.message WHERE id = %(id)s
-
--- name: channel_layer_take
--- A message for one channel: its one reader deletes it as it reads it.
-DELETE FROM channel_layer.message WHERE id = %(id)s RETURNING body
-
--- name: channel_layer_sweep
-DELETE FROM channel_layer.message WHERE expires_at < now()

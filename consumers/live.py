@@ -27,6 +27,7 @@ from consumers.edge import BURST, CLOSE_TRY_AGAIN, RATE, Edge, edge
 from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
 from consumers.subscription import Subscription
 from core import metrics
+from pglayer.messages import want_gaps
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[str, Subscription] = {}
         self.joined: set[str] = set()
         self.edge: Edge = self.scope["edge"]
+        want_gaps(self.channel_layer, self.channel_name)  # transport_gap repairs from the log
         await self.accept()
         metrics.WS_CONNECTIONS.inc()
 

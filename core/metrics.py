@@ -22,6 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from core.health import read_relay_health
+from pglayer import metrics as layer_metrics
 
 REGISTRY = CollectorRegistry()  # the web's own: nothing else in the process scrapes the database
 for _collector in (ProcessCollector, PlatformCollector, GCCollector):
@@ -99,5 +100,6 @@ class RelayStateCollector(Collector):
 
 
 REGISTRY.register(RelayStateCollector())
+REGISTRY.register(layer_metrics.MALFORMED)  # this process's channel layer
 
 scrape = PrometheusDjangoView.as_view(registry=REGISTRY)

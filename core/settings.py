@@ -8,7 +8,7 @@ from pathlib import Path
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from core.database import database_url, django_database
+from core.database import conninfo, database_url, django_database
 
 django_stubs_ext.monkeypatch()  # generic classes (ModelAdmin[Post]) subscriptable at run time
 
@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "pglayer",
     "core",
     "cdc",
     "consumers",
@@ -102,13 +103,13 @@ if LIVE_SEND_BUDGET_BYTES < LIVE_MAX_FRAME_BYTES:
     raise ImproperlyConfigured("LIVE_SEND_BUDGET_BYTES must be at least LIVE_MAX_FRAME_BYTES")
 
 # The channel layer carries relayed changes from cdc_listen to every daphne process.
-# `postgres` (default): the project's own layer over the same database (core/channel_layer.py).
-# `redis`: channels_redis' RedisPubSubChannelLayer, for several daphne hosts.
+# `postgres` (default): the project's own layer over the same database (pglayer/).
+# `redis`: channels_redis' RedisPubSubChannelLayer as pglayer extends it, for several daphne hosts.
 CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 _LAYERS = {
-    "postgres": {"BACKEND": "core.channel_layer.PostgresChannelLayer", "CONFIG": {}},
-    "redis": {"BACKEND": "core.channel_layer.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+    "postgres": {"BACKEND": "pglayer.layer.PostgresChannelLayer", "CONFIG": {"conninfo": conninfo}},
+    "redis": {"BACKEND": "pglayer.redis_layer.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
 }
 if CHANNEL_LAYER not in _LAYERS:
     raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: choose one of {', '.join(_LAYERS)}")

@@ -5,7 +5,7 @@
 
 BACKEND is a layer's dotted path and CONFIG_JSON its CONFIG, as in CHANNEL_LAYERS.
 `echo` prints `channel NAME`, answers each message that has a `reply_to` with
-`{"type": "echo.reply", "n": ...}` and prints any other message as `received JSON`.
+`{"type": "echo.reply", "n": ...}` (then prints `replied N`) and prints any other message as `received JSON`.
 `members` starts N consumers at once, as a fresh daphne does when N browsers connect; each
 joins GROUP. It prints `ready` when all have joined, then `got I N` for each message a member
 I receives (`n` is the message's). With --count (for the benchmark), `ready` waits until every
@@ -45,7 +45,7 @@ def make_layer(backend: str, config: dict[str, Any]) -> Any:
     import django
     from django.utils.module_loading import import_string
 
-    if not backend.startswith("core."):
+    if not backend.startswith("pglayer."):
         django.setup()  # channels-postgres reads Django's settings (the project's layers don't)
     return import_string(backend)(**config)
 
@@ -57,6 +57,7 @@ async def echo(layer: Any) -> None:
         message = await layer.receive(channel)
         if "reply_to" in message:
             await layer.send(message["reply_to"], {"type": "echo.reply", "n": message.get("n")})
+            print("replied", message.get("n"), flush=True)
         else:
             print("received", json.dumps(message), flush=True)
 

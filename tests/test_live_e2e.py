@@ -14,8 +14,8 @@ from websockets.exceptions import ConnectionClosed
 from cdc import retention
 from consumers.live import CLOSE_TRY_AGAIN
 from consumers.reads import APPLICATION_NAME, REPAIR_TIMEOUT
-from core.channel_layer import PostgresChannelLayer
 from core.database import conninfo
+from pglayer.layer import PostgresChannelLayer
 from tests.consumer_env import live_db, log_in_new_user  # noqa: F401
 from tests.live_servers import live_system
 from tests.pg import PSQL, psql

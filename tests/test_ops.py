@@ -162,6 +162,7 @@ def test_metrics_parse_and_move_when_changes_flow(system):
     assert web["livefeed_cdc_leader_up"] == 1
     assert web["livefeed_cdc_listeners{role=leader}"] == 1
     assert web["livefeed_ws_connections"] == 0  # the consumers' metrics are on the same page
+    assert web["channel_layer_malformed_total"] == 0  # and the channel layer's
 
     psql(
         system.dsn,

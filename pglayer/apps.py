@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PglayerConfig(AppConfig):
+    name = "pglayer"
+    verbose_name = "Postgres channel layer"
