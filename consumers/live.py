@@ -20,6 +20,7 @@ from cdc.ticks import Position
 from consumers import reads
 from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
 from consumers.ratelimit import TokenBucket
+from consumers.sessions import SessionBound
 from consumers.subscription import Subscription
 from core import metrics
 
@@ -31,7 +32,7 @@ Connection = psycopg.AsyncConnection[Any]
 CLOSE_TRY_AGAIN = 4013
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: issue 11, item 2
     max_subscriptions = 10  # one per stream, so two today
     rate = 20.0  # messages a second, on average (pings are free)
     burst = 40  # messages at once
@@ -43,10 +44,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.joined: set[str] = set()
         self.bucket = TokenBucket(self.rate, self.burst)
         await self.accept()
+        await self.bind_session(self.viewer_id)  # closes with 4401 when the login ends
         metrics.WS_CONNECTIONS.inc()
 
     async def disconnect(self, code: int) -> None:
         metrics.WS_CONNECTIONS.dec()
+        await self.unbind_session()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
