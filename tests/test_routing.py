@@ -104,7 +104,7 @@ def test_a_private_post_moved_to_another_author_leaves_one_and_enters_the_other(
     moved = post(
         "update", {**post_row("private", "bob's now"), "author_id": 43}, old=post_row("private", "alice's")
     )
-    views = {group: view for group, view in routes(moved)}
+    views = dict(routes(moved))
     assert set(views) == {own_group(42), own_group(43)}  # nothing public
     old_author, new_author = views[own_group(42)], views[own_group(43)]
     assert (old_author.op, old_author.row, old_author.old) == ("delete", None, {"id": 1, "author_id": 42})
@@ -115,7 +115,7 @@ def test_a_private_post_moved_to_another_author_leaves_one_and_enters_the_other(
 
 def test_a_public_post_moved_to_another_author_is_an_update_for_everyone():
     moved = post("update", {**post_row("public", "new"), "author_id": 43}, old=post_row("public", "old"))
-    views = {group: view for group, view in routes(moved)}
+    views = dict(routes(moved))
     assert set(views) == {
         "cdc.posts",
         "cdc.posts.author.42",
