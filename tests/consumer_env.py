@@ -92,6 +92,13 @@ async def insert_post(aconn: Any, author_id: int, body: str, visibility: str = "
 
 
 @database_sync_to_async
+def make_user(username: str, password: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user(username, password=password)
+
+
+@database_sync_to_async
 def log_in_new_user(username: str) -> tuple[int, str]:
     """A new user with a logged-in session: (user id, the Cookie header that carries it)."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from channels.db import database_sync_to_async
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import require
-from tests.consumer_env import live_db  # noqa: F401
+from tests.consumer_env import live_db, make_user  # noqa: F401
 from tests.live_servers import LiveSystem, live_system
 from tests.pg import psql
 
@@ -86,13 +85,6 @@ async def test_articles_appear_live_and_once_after_a_daphne_restart(browser, sys
         str(missed),
         str(first),
     ]
-
-
-@database_sync_to_async
-def make_user(username: str, password: str) -> None:
-    from django.contrib.auth import get_user_model
-
-    get_user_model().objects.create_user(username, password=password)
 
 
 @pytest.mark.usefixtures("live_db")  # Django on the test database: it makes the user

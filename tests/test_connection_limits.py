@@ -9,36 +9,20 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from core.connection_limits import CLOSE_SERVER_FULL, CLOSE_TOO_MANY_FROM_ADDRESS
 from tests.live_servers import web_server
 from tests.probes import get, poll
 from tests.processes import cdc_listen
-from tests.wsclient import TIMEOUT, RealSocket
+from tests.wsclient import TIMEOUT, RealSocket, real_socket
 
 pytestmark = pytest.mark.timeout(120)
 HUGE = "1000000"  # sockets: far above this machine's open-file limit
 
 
-async def open_socket(stack: AsyncExitStack, port: int, forwarded_for: str | None = None) -> RealSocket:
-    ws = await stack.enter_async_context(
-        connect(
-            f"ws://127.0.0.1:{port}/ws/live/",
-            origin=f"http://127.0.0.1:{port}",  # type: ignore[arg-type]
-            additional_headers={"X-Forwarded-For": forwarded_for} if forwarded_for else None,
-            proxy=None,
-            open_timeout=TIMEOUT,
-        )
-    )
-    return RealSocket(ws)
-
-
-async def close_code(client: RealSocket) -> int | None:
-    """The code the server closed this socket with (it answers nothing before)."""
-    await asyncio.wait_for(client.ws.wait_closed(), TIMEOUT)
-    return client.ws.close_code
+async def open_socket(stack: AsyncExitStack, port: int, forwarded_for: str) -> RealSocket:
+    return await stack.enter_async_context(real_socket(port, headers={"X-Forwarded-For": forwarded_for}))
 
 
 async def accepted(client: RealSocket) -> bool:
@@ -55,10 +39,10 @@ async def test_sockets_past_a_cap_are_closed_with_its_code_and_the_server_goes_o
             # The proxy appends the address it saw: only the last entry counts.
             mine = [await open_socket(stack, web.port, f"10.9.9.9, 10.0.0.{i}") for i in (1, 1, 1)]
             refused = await open_socket(stack, web.port, "10.0.0.1")
-            assert await close_code(refused) == CLOSE_TOO_MANY_FROM_ADDRESS
+            assert await refused.close_code() == CLOSE_TOO_MANY_FROM_ADDRESS
             others = [await open_socket(stack, web.port, "10.0.0.2") for _ in range(2)]
             full = await open_socket(stack, web.port, "10.0.0.3")
-            assert await close_code(full) == CLOSE_SERVER_FULL
+            assert await full.close_code() == CLOSE_SERVER_FULL
             for client in mine + others:
                 assert await client.answers_ping()
             assert poll(lambda: get(web.url("/healthz"))[0], lambda status: status in (200, 503))
@@ -82,7 +66,7 @@ async def test_a_client_address_header_is_ignored_unless_configured(fresh_db):
             for address in ("10.0.0.1", "10.0.0.2"):
                 assert await (await open_socket(stack, web.port, address)).answers_ping()
             spoofed = await open_socket(stack, web.port, "10.0.0.3")
-            assert await close_code(spoofed) == CLOSE_TOO_MANY_FROM_ADDRESS
+            assert await spoofed.close_code() == CLOSE_TOO_MANY_FROM_ADDRESS
 
 
 def test_cdc_listen_warns_when_the_file_limit_is_below_the_caps(fresh_db):

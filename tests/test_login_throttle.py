@@ -10,9 +10,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from channels.db import database_sync_to_async
 
-from tests.consumer_env import live_db  # noqa: F401
+from tests.consumer_env import live_db, make_user  # noqa: F401
 from tests.live_servers import web_server
 from tests.wsclient import TIMEOUT
 
@@ -39,13 +38,6 @@ def log_in(url: str, username: str, password: str) -> tuple[int, bool]:
         status, headers = error.code, error.headers
     cookies = headers.get_all("Set-Cookie") or []
     return int(status), any(c.startswith("sessionid=") for c in cookies)
-
-
-@database_sync_to_async
-def make_user(username: str, password: str) -> None:
-    from django.contrib.auth import get_user_model
-
-    get_user_model().objects.create_user(username, password=password)
 
 
 async def test_wrong_passwords_lock_that_username_at_that_address_out(fresh_db):

@@ -11,14 +11,12 @@ import os
 import secrets
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.live_servers import web_server
-from tests.wsclient import TIMEOUT
+from tests.probes import get
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = secrets.token_urlsafe(24)
@@ -29,15 +27,6 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "news.example.com",
     "DJANGO_HTTPS": "true",
 }
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def test_health_details_and_metrics_need_an_allowed_address_or_the_token(fresh_db):

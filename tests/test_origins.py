@@ -5,26 +5,14 @@ user's cookie whatever the page, so anything looser hands another site her priva
 from __future__ import annotations
 
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.consumer_env import live_db, log_in_new_user  # noqa: F401
 from tests.live_servers import web_server
-from tests.wsclient import TIMEOUT, RealSocket
+from tests.wsclient import real_socket
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("live_db")]
 TRUSTED = "https://app.example"
-
-
-async def handshake(port: int, origin: str | None, cookie: str) -> RealSocket:
-    ws = await connect(
-        f"ws://127.0.0.1:{port}/ws/live/",
-        origin=origin,  # type: ignore[arg-type]
-        additional_headers={"Cookie": cookie},
-        proxy=None,
-        open_timeout=TIMEOUT,
-    )
-    return RealSocket(ws)
 
 
 async def test_only_this_sites_origin_or_a_trusted_one_opens_a_socket(fresh_db):
@@ -41,9 +29,9 @@ async def test_only_this_sites_origin_or_a_trusted_one_opens_a_socket(fresh_db):
         ]
         for origin in others:
             with pytest.raises(InvalidStatus) as refused:
-                await handshake(port, origin, cookie)
+                async with real_socket(port, cookie, origin=origin):
+                    pass
             assert refused.value.response.status_code == 403, origin
         for origin in (f"http://127.0.0.1:{port}", TRUSTED):
-            client = await handshake(port, origin, cookie)
-            assert await client.answers_ping(), origin
-            await client.ws.close()
+            async with real_socket(port, cookie, origin=origin) as client:
+                assert await client.answers_ping(), origin

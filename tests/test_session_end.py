@@ -4,7 +4,6 @@ ends any other way; meanwhile a socket whose session lives on keeps working."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import urllib.request
 from contextlib import AsyncExitStack
@@ -16,7 +15,7 @@ from consumers.sessions import CLOSE_SESSION_ENDED
 from tests.consumer_env import insert_post, live_db, log_in_new_user  # noqa: F401
 from tests.live_servers import web_server
 from tests.pg import psql
-from tests.wsclient import TIMEOUT, RealSocket, real_socket
+from tests.wsclient import TIMEOUT, real_socket
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("live_db")]
 CHECK_SECONDS = 20  # the re-check runs after 10 to 20 s: a close within 5 s is the logout's
@@ -30,11 +29,6 @@ def log_out(url: str, cookie: str) -> int:
     )
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         return int(response.status)
-
-
-async def close_code(client: RealSocket, within: float) -> int | None:
-    await asyncio.wait_for(client.ws.wait_closed(), within)
-    return client.ws.close_code
 
 
 @database_sync_to_async
@@ -58,7 +52,7 @@ async def test_sockets_close_when_their_login_session_ends(fresh_db, aconn):
                 await client.subscribe("posts", snapshot=1)
 
             assert log_out(web.url("/accounts/logout/"), users["out"][1]) == 200
-            assert await close_code(sockets["out"], within=5) == CLOSE_SESSION_ENDED
+            assert await sockets["out"].close_code(within=5) == CLOSE_SESSION_ENDED
 
             await change_password(users["pw"][0])
             psql(fresh_db, f"UPDATE auth_user SET is_active = false WHERE id = {users['off'][0]}")
@@ -66,7 +60,7 @@ async def test_sockets_close_when_their_login_session_ends(fresh_db, aconn):
             psql(fresh_db, f"UPDATE django_session SET expire_date = now() WHERE session_key = '{expired}'")
             psql(fresh_db, f"DELETE FROM django_session WHERE session_key = '{gone}'")
             for name in ("pw", "off", "expired", "gone"):
-                assert await close_code(sockets[name], within=CHECK_SECONDS + 5) == CLOSE_SESSION_ENDED, name
+                assert await sockets[name].close_code(within=CHECK_SECONDS + 5) == CLOSE_SESSION_ENDED, name
 
             survivor = sockets["stays"]
             await insert_post(aconn, users["stays"][0], "still mine", "private")
