@@ -22,7 +22,6 @@ from unittest import mock
 import psycopg
 
 from bench.common import scratch_database, server_url
-from core.file_limit import FILE_HEADROOM
 from tests.layer_peer import redis_reachable
 from tests.live_servers import LiveSystem, live_system
 from tests.processes import migrate
@@ -75,10 +74,9 @@ def migrated_database(url: str | None, prefix: str) -> Iterator[str]:
 def live(dsn: str, layer: str) -> Iterator[LiveSystem]:
     """cdc_listen and one daphne on `dsn` over `layer`, both stopped on exit. tests.live_servers
     starts them with this process's environment, so the layer is set there while they start."""
-    limit = raise_fd_limit()
     # Every client connects from this machine: the per-address cap is the process's here.
-    caps = {"WS_MAX_CONNECTIONS": str(limit - FILE_HEADROOM), "WS_MAX_CONNECTIONS_PER_ADDRESS": str(limit)}
-    with mock.patch.dict(os.environ, {"CHANNEL_LAYER": layer, **caps}), live_system(dsn) as system:
+    per_address = {"WS_MAX_CONNECTIONS_PER_ADDRESS": str(raise_fd_limit())}
+    with mock.patch.dict(os.environ, {"CHANNEL_LAYER": layer, **per_address}), live_system(dsn) as system:
         yield system
 
 

@@ -14,6 +14,16 @@ from django.conf import settings
 log = logging.getLogger("livefeed.limits")
 
 FILE_HEADROOM = 100  # descriptors beside the sockets: database pools, the layer, logs, modules
+MAX_CONNECTIONS = 2000  # the default cap on a web process's websockets, when the limit allows
+
+
+def default_max_connections() -> int:
+    """WS_MAX_CONNECTIONS when unset: MAX_CONNECTIONS, or fewer if this process's open-file
+    limit cannot hold them and the headroom (then the cap, not the limit, turns sockets away)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft - FILE_HEADROOM))
 
 
 def warn_if_file_limit_low(process: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from core.database import database_url, django_database
+from core.file_limit import default_max_connections
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -135,7 +136,8 @@ if CHANNEL_LAYER not in _LAYERS:
 CHANNEL_LAYERS = {"default": _LAYERS[CHANNEL_LAYER]}
 
 # Websocket connection caps and the session re-check (docs/operations.md).
-WS_MAX_CONNECTIONS = int(os.environ.get("WS_MAX_CONNECTIONS", "2000"))  # per web process
+# Per web process; unset: 2000, or fewer when the open-file limit is lower (core/file_limit.py).
+WS_MAX_CONNECTIONS = int(os.environ.get("WS_MAX_CONNECTIONS") or default_max_connections())
 WS_MAX_CONNECTIONS_PER_ADDRESS = int(os.environ.get("WS_MAX_CONNECTIONS_PER_ADDRESS", "100"))
 WS_SESSION_CHECK_SECONDS = float(os.environ.get("WS_SESSION_CHECK_SECONDS", "60"))
 # The header a trusted reverse proxy puts the client's address in (e.g. X-Forwarded-For);

@@ -23,9 +23,9 @@ class LiveSystem:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start_web(self, **env: str) -> None:
+    def start_web(self, files: int | None = None, **env: str) -> None:
         """daphne on the same port (after `stop_web`, too)."""
-        self.web = daphne(self.dsn, self.port, **env)
+        self.web = daphne(self.dsn, self.port, files, **env)
 
     def wait_web(self) -> None:
         poll(lambda: get(self.url("/healthz"))[0], lambda status: status in (200, 503))
@@ -54,12 +54,12 @@ def live_system(dsn: str) -> Iterator[LiveSystem]:
 
 
 @contextmanager
-def web_server(dsn: str, **env: str) -> Iterator[LiveSystem]:
-    """daphne alone on `dsn` (no relay), with extra environment: for what the web decides by
-    itself (handshakes, pages, caps)."""
+def web_server(dsn: str, files: int | None = None, **env: str) -> Iterator[LiveSystem]:
+    """daphne alone on `dsn` (no relay), with extra environment (and an open-file limit): for
+    what the web decides by itself (handshakes, pages, caps)."""
     port = free_port()
     system = LiveSystem(dsn, port, listener=None)
-    system.start_web(**env)
+    system.start_web(files, **env)
     try:
         system.wait_web()
         yield system

@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from core.connection_limits import CLOSE_SERVER_FULL, CLOSE_TOO_MANY_FROM_ADDRESS
+from core.file_limit import FILE_HEADROOM
 from tests.live_servers import web_server
 from tests.probes import get, poll
 from tests.processes import cdc_listen
@@ -54,6 +55,25 @@ async def test_sockets_past_a_cap_are_closed_with_its_code_and_the_server_goes_o
                 if await accepted(newcomer):
                     break
                 assert asyncio.get_running_loop().time() < deadline, "the closed socket kept its place"
+        assert web.web is not None
+        assert "open-file limit" not in web.web.output
+
+
+@pytest.mark.timeout(180)
+async def test_sockets_from_many_addresses_never_exhaust_the_file_limit(fresh_db):
+    """The default cap fits the process's open-file limit: past it sockets are turned away
+    with 4503, and /healthz still answers (without the cap daphne could accept nothing)."""
+    files = 256
+    with web_server(fresh_db, files, CLIENT_ADDRESS_HEADER="X-Forwarded-For") as web:
+        async with AsyncExitStack() as stack:
+            sockets = [
+                await open_socket(stack, web.port, f"10.1.{i // 200}.{i % 200}") for i in range(files + 50)
+            ]
+            answers = [await accepted(client) for client in sockets]
+            refused = {client.ws.close_code for client, ok in zip(sockets, answers, strict=True) if not ok}
+            assert answers.count(True) == files - FILE_HEADROOM
+            assert refused == {CLOSE_SERVER_FULL}
+            assert get(web.url("/healthz"))[0] in (200, 503)
         assert web.web is not None
         assert "open-file limit" not in web.web.output
 
