@@ -84,7 +84,9 @@ class SessionWatch:
     async def check(self) -> None:
         watched = dict(self.sockets)
         try:
-            gone = await database_sync_to_async(ended)(set(watched.values()))
+            # Off daphne's one sync thread (HTTP views run there): a round over 1,000 sessions
+            # takes about a second (bench/session_check.py).
+            gone = await database_sync_to_async(ended, thread_sensitive=False)(set(watched.values()))
         except DatabaseError as exc:  # checked again next round; sockets stay meanwhile
             log.warning("session check failed: %s", exc)
             return
