@@ -7,7 +7,7 @@ sockets too, or they keep receiving the user's private posts. Two ways it is not
   which every socket of that session joined; they close at once, in any web process;
 - anything else (password changed, user deactivated or deleted, session expired or deleted):
   each web process re-checks all its logged-in sockets' sessions every
-  WS_SESSION_CHECK_SECONDS (jittered between half and all of it), the way Django's auth checks
+  WS_SESSION_CHECK_SECONDS (jittered between 50% and 90% of it), the way Django's auth checks
   a request's, and closes those that no longer log their user in.
 
 A closed socket gets code 4401 (docs/protocol.md). Used by consumers/live.py as a mixin.
@@ -78,14 +78,16 @@ class SessionWatch:
 
     async def run(self) -> None:
         while self.sockets:
-            await asyncio.sleep(settings.WS_SESSION_CHECK_SECONDS * random.uniform(0.5, 1.0))
+            # Jittered so processes started together do not check together; at most 90% of
+            # the interval, leaving the rest for the round itself.
+            await asyncio.sleep(settings.WS_SESSION_CHECK_SECONDS * random.uniform(0.5, 0.9))
             await self.check()
 
     async def check(self) -> None:
         watched = dict(self.sockets)
         try:
             # Off daphne's one sync thread (HTTP views run there): a round over 1,000 sessions
-            # takes about a second (bench/session_check.py).
+            # takes seconds on a busy machine (bench/session_check.py).
             gone = await database_sync_to_async(ended, thread_sensitive=False)(set(watched.values()))
         except DatabaseError as exc:  # checked again next round; sockets stay meanwhile
             log.warning("session check failed: %s", exc)
