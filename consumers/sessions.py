@@ -57,8 +57,12 @@ def ended(logins: set[tuple[str, int]]) -> set[tuple[str, int]]:
 @receiver(user_logged_out)
 def _close_on_logout(request: HttpRequest | None = None, **_: Any) -> None:
     key = request.session.session_key if request is not None else None
-    if key:
+    if not key:
+        return
+    try:
         async_to_sync(get_channel_layer().group_send)(session_group(key), {"type": "session.ended"})
+    except Exception as exc:  # any layer's failure: the logout itself must still succeed
+        log.warning("logout: could not tell the session's sockets (%s); the re-check closes them", exc)
 
 
 class SessionWatch:
