@@ -25,25 +25,14 @@ from tests.processes import migrate
 
 def logins(count: int) -> set[tuple[str, int]]:
     """`count` new users, each with a logged-in session: (session key, user id)."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
 
-    out = set()
-    for user in get_user_model().objects.bulk_create(
+    from tests.consumer_env import logged_in_session
+
+    users = get_user_model().objects.bulk_create(
         get_user_model()(username=f"user{i}-{count}", password="!") for i in range(count)
-    ):
-        session = SessionStore()
-        session.update(
-            {
-                SESSION_KEY: str(user.pk),
-                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-                HASH_SESSION_KEY: user.get_session_auth_hash(),
-            }
-        )
-        session.create()
-        assert session.session_key is not None
-        out.add((session.session_key, user.pk))
-    return out
+    )
+    return {(logged_in_session(user), user.pk) for user in users}
 
 
 def measure(count: int, rounds: int) -> dict[str, Any]:

@@ -101,10 +101,17 @@ def make_user(username: str, password: str) -> None:
 @database_sync_to_async
 def log_in_new_user(username: str) -> tuple[int, str]:
     """A new user with a logged-in session: (user id, the Cookie header that carries it)."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create_user(username)
+    return user.pk, f"sessionid={logged_in_session(user)}"
+
+
+def logged_in_session(user: Any) -> str:
+    """The key of a new session in which `user` is logged in, as a login form makes one."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
     session = SessionStore()
     session.update(
         {
@@ -114,7 +121,8 @@ def log_in_new_user(username: str) -> tuple[int, str]:
         }
     )
     session.create()
-    return user.pk, f"sessionid={session.session_key}"
+    assert session.session_key is not None
+    return session.session_key
 
 
 @asynccontextmanager
