@@ -74,8 +74,9 @@ def migrated_database(url: str | None, prefix: str) -> Iterator[str]:
 def live(dsn: str, layer: str) -> Iterator[LiveSystem]:
     """cdc_listen and one daphne on `dsn` over `layer`, both stopped on exit. tests.live_servers
     starts them with this process's environment, so the layer is set there while they start."""
-    raise_fd_limit()
-    with mock.patch.dict(os.environ, {"CHANNEL_LAYER": layer}), live_system(dsn) as system:
+    # Every client connects from this machine: the per-address cap is the process's here.
+    per_address = {"WS_MAX_CONNECTIONS_PER_ADDRESS": str(raise_fd_limit())}
+    with mock.patch.dict(os.environ, {"CHANNEL_LAYER": layer, **per_address}), live_system(dsn) as system:
         yield system
 
 

@@ -1,17 +1,23 @@
 """Which Channels groups a change goes to, and what each audience may see of it.
 
-Every change goes to its stream group (`cdc.articles`, `cdc.posts`) and to the narrower
-partition group of its key (an article's category, a post's author), so a selective
-subscriber is not sent everything. Posts have two audiences: the public sees public posts
-only; an author's own group (`cdc.posts.own.<id>`, joinable only by that logged-in user)
-sees all of the author's posts. A post that turns private leaves public view as a delete
-carrying no body; one that turns public enters it as an insert.
+Every stream has audiences (`AUDIENCES`): the public, who may see the rows `public` allows,
+and each row's owner, who also sees their own rows. One rule holds for all of them
+(`seen_by`): an audience is shown an image (`row` or `old`) only if it may see that image; a
+row leaving its view is a `delete` keeping only the row's keys, one entering it an `insert`.
+So a private post moved to another author is a delete for the old author and an insert for
+the new one, and neither sees the other's image.
+
+The public view goes to the stream group (`cdc.articles`, `cdc.posts`) and to the narrower
+partition groups of its images' keys (an article's category, a post's author), so a selective
+subscriber is not sent everything. Each owner's view goes to their own group
+(`cdc.posts.own.<id>`, joinable only by that logged-in user).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,6 +42,7 @@ class StreamChange:
     row: dict[str, Any] | None
     old: dict[str, Any] | None
     audience: str = PUBLIC
+    owners: tuple[int, ...] = ()  # who gets this change in their own group (transport only)
 
     @classmethod
     def of(cls, change: Change, tick: int) -> StreamChange:
@@ -71,11 +78,13 @@ class StreamChange:
             "row": _keys(self.stream, self.row),
             "old": _keys(self.stream, self.old),
             "audience": self.audience,
+            "owners": list(self.owners),
         }
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> StreamChange:
-        return cls(**{k: v for k, v in message.items() if k not in ("position", "text")})
+        fields = {k: v for k, v in message.items() if k not in ("position", "text")}
+        return cls(**{**fields, "owners": tuple(fields.get("owners", ()))})
 
 
 # The columns a consumer decides by: filters, partitions and access (docs/protocol.md).
@@ -120,35 +129,89 @@ def own_group(author_id: object) -> str:
 
 def routes(change: StreamChange) -> list[tuple[str, StreamChange]]:
     """(group, the change as that group's audience sees it) for every group it goes to."""
-    if change.stream == ARTICLES:
-        categories = {img["category"] for img in (change.row, change.old) if img is not None}
-        return [(stream_group(ARTICLES), change)] + [(category_group(c), change) for c in sorted(categories)]
-    if change.stream != POSTS:  # a table put under capture with cdc.track(): its stream only
-        return [(stream_group(change.stream), change)]
+    owners = owners_of(change)
     out: list[tuple[str, StreamChange]] = []
-    author = change.image["author_id"]
-    if (public := view_for(change, viewer_id=None)) is not None:
-        out += [(stream_group(POSTS), public), (author_group(author), public)]
-    out.append((own_group(author), replace(change, audience=AUTHOR)))
+    public = seen_by(change, AUDIENCES[change.stream].public if change.stream in AUDIENCES else _anyone)
+    if public is not None:
+        public = replace(public, owners=owners)
+        out += [(group, public) for group in public_groups(public)]
+    for owner in owners:
+        mine = view_for(change, owner)
+        assert mine is not None  # an owner may see their own image
+        out.append((own_group(owner), mine))
     return out
+
+
+def public_groups(change: StreamChange) -> list[str]:
+    """The stream's group and the partition groups of every image the public sees."""
+    stream = change.stream
+    images = [image for image in (change.row, change.old) if image is not None]
+    if stream == ARTICLES:
+        return [stream_group(stream)] + [category_group(c) for c in sorted({i["category"] for i in images})]
+    if stream == POSTS:
+        return [stream_group(stream)] + [author_group(a) for a in sorted({i["author_id"] for i in images})]
+    return [stream_group(stream)]  # a table put under capture with cdc.track(): its stream only
 
 
 def view_for(change: StreamChange, viewer_id: int | None) -> StreamChange | None:
     """The change as `viewer_id` (None: anyone) may see it, or None if it shows them nothing."""
-    if change.stream != POSTS:
+    audiences = AUDIENCES.get(change.stream)
+    if audiences is None:
         return change
-    if viewer_id is not None and change.image.get("author_id") == viewer_id:
-        return replace(change, audience=AUTHOR)
-    before, after = _public(change.old), _public(change.row)
+    mine = viewer_id is not None and viewer_id in owners_of(change)
+
+    def may_see(image: dict[str, Any]) -> bool:
+        return audiences.public(image) or (mine and audiences.owner(image) == viewer_id)
+
+    seen = seen_by(change, may_see)
+    return replace(seen, audience=AUTHOR) if seen is not None and mine else seen
+
+
+def seen_by(change: StreamChange, may_see: Callable[[dict[str, Any]], bool]) -> StreamChange | None:
+    """The change as an audience sees it that may see only the images `may_see` allows: a row
+    leaving its view is a delete keeping only the row's keys, one entering it an insert."""
+    before = change.old if change.old is not None and may_see(change.old) else None
+    after = change.row if change.row is not None and may_see(change.row) else None
     if before is None and after is None:
         return None
     if before is None:
-        return replace(change, op="insert", row=after, old=None, audience=PUBLIC)
-    if after is None:
-        gone = {"id": before["id"], "author_id": before["author_id"]}
-        return replace(change, op="delete", row=None, old=gone, audience=PUBLIC)
-    return replace(change, audience=PUBLIC)
+        return replace(change, op="insert", row=after, old=None)
+    if after is None and change.op != "delete":
+        keys = AUDIENCES[change.stream].keys
+        return replace(change, op="delete", row=None, old={k: before[k] for k in keys if k in before})
+    return change
 
 
-def _public(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    return image if image is not None and image.get("visibility") == "public" else None
+def owners_of(change: StreamChange) -> tuple[int, ...]:
+    """The owners of the change's images: each sees it in their own group."""
+    audiences = AUDIENCES.get(change.stream)
+    if audiences is None:
+        return ()
+    found = {audiences.owner(image) for image in (change.old, change.row) if image is not None}
+    return tuple(sorted(owner for owner in found if owner is not None))
+
+
+@dataclass(frozen=True, slots=True)
+class Audiences:
+    """Who may see a stream's rows: anyone those `public` allows, and each row's owner."""
+
+    public: Callable[[dict[str, Any]], bool]
+    owner: Callable[[dict[str, Any]], int | None]
+    keys: tuple[str, ...]  # what a row leaving an audience's view keeps: enough to drop it
+
+
+def _anyone(image: dict[str, Any]) -> bool:
+    return True
+
+
+def _post_author(image: dict[str, Any]) -> int | None:
+    author = image.get("author_id")
+    return int(author) if author is not None else None
+
+
+AUDIENCES = {
+    ARTICLES: Audiences(public=_anyone, owner=lambda image: None, keys=("id", "category")),
+    POSTS: Audiences(
+        public=lambda image: image.get("visibility") == "public", owner=_post_author, keys=("id", "author_id")
+    ),
+}

@@ -25,6 +25,7 @@ from cdc.wire import SnapshotPages, encode_change, size
 from consumers import reads
 from consumers.edge import BURST, CLOSE_TRY_AGAIN, RATE, Edge, edge
 from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
+from consumers.sessions import SessionBound
 from consumers.subscription import Subscription
 from core import metrics
 from pglayer.messages import want_gaps
@@ -38,7 +39,7 @@ class SlowReader(Exception):
     """The client did not take a snapshot or replay within LIVE_SEND_WAIT: it was closed."""
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: issue 11, item 2
     max_subscriptions = 10  # one per stream, so two today
     rate = RATE  # client frames a second, on average, counted by the Edge on arrival
     burst = BURST
@@ -56,10 +57,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.edge: Edge = self.scope["edge"]
         want_gaps(self.channel_layer, self.channel_name)  # transport_gap repairs from the log
         await self.accept()
+        await self.bind_session(self.viewer_id)  # closes with 4401 when the login ends
         metrics.WS_CONNECTIONS.inc()
 
     async def disconnect(self, code: int) -> None:
         metrics.WS_CONNECTIONS.dec()
+        await self.unbind_session()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -127,9 +127,11 @@ def _filters(stream: str, value: Any) -> Filters:
             "bad_filter", f"{stream} has no filter {unknown[0][:40]!r}: use {' or '.join(allowed)}", stream
         )
     for name in ("category", "source"):
-        if name in value and not (isinstance(value[name], str) and len(value[name]) <= MAX_TEXT_FILTER):
+        if name in value and not _is_text(value[name]):
             raise ProtocolError(
-                "bad_filter", f"{name!r} must be a string (at most {MAX_TEXT_FILTER} characters)", stream
+                "bad_filter",
+                f"{name!r} must be a string of at most {MAX_TEXT_FILTER} characters, without NUL",
+                stream,
             )
     author = value.get("author_id")
     if author is not None and not (_is_int(author) and 1 <= author <= MAX_ID):
@@ -154,6 +156,11 @@ def _after(stream: str, value: Any) -> Position | None:
         return Position.parse(value)
     except BadPosition as exc:
         raise ProtocolError("bad_position", str(exc), stream) from exc
+
+
+def _is_text(value: Any) -> bool:
+    """A string the database can compare: Postgres text cannot hold a NUL character."""
+    return isinstance(value, str) and len(value) <= MAX_TEXT_FILTER and "\0" not in value
 
 
 def _is_int(value: Any) -> bool:

@@ -75,10 +75,13 @@ class Subscription:
         """Whether a change relayed to one of this subscription's groups is for it."""
         if change.stream != self.stream:
             return False
-        own = self.viewer_id is not None and change.image.get("author_id") == self.viewer_id
-        if own and change.audience == PUBLIC and self.stream == POSTS:
-            return False  # the author's own view of it comes from their own group
+        if change.audience == PUBLIC and self.viewer_id in change.owners and self.own_group in self.groups:
+            return False  # the owner's own view of it comes from their own group
         return self.matches(change)
+
+    @property
+    def own_group(self) -> str | None:
+        return own_group(self.viewer_id) if self.viewer_id is not None else None
 
     def matches(self, change: StreamChange) -> bool:
         """Whether either image passes the filters: an item leaving the filter still arrives."""

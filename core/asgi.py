@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (consumers/routing.py)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (consumers/routing.py),
+behind connection caps (core/connection_limits.py) and the origin check (core/origins.py)."""
 
 import os
 
@@ -9,13 +10,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from consumers.routing import websocket_urlpatterns  # noqa: E402
+from core.connection_limits import ConnectionLimits  # noqa: E402
+from core.file_limit import warn_if_file_limit_low  # noqa: E402
+from core.origins import OriginCheck  # noqa: E402
 
+warn_if_file_limit_low("web")
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": ConnectionLimits(OriginCheck(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

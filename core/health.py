@@ -3,6 +3,8 @@
 200 when the database answers, a cdc_listen leader's heartbeat is fresh and the relay lag is
 below HEALTH_MAX_LAG; 503 otherwise, with the reasons in `problems`. The relay's state comes
 from its rows in the database (cdc/status.py), so every web process answers the same.
+Anyone gets the status code and `{"status": ...}`; the details only those core/ops_access.py
+allows (they name hosts and process ids).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from cdc.status import RelayHealth, relay_health
+from core.ops_access import ops_allowed
 
 log = logging.getLogger(__name__)
 
@@ -61,4 +64,5 @@ def report() -> tuple[bool, dict[str, Any]]:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     healthy, body = report()
-    return JsonResponse(body, status=200 if healthy else 503)
+    shown = body if ops_allowed(request) else {"status": body["status"]}
+    return JsonResponse(shown, status=200 if healthy else 503)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.django import PrometheusDjangoView
@@ -22,6 +23,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from core.health import read_relay_health
+from core.ops_access import ops_allowed
 from pglayer import metrics as layer_metrics
 
 REGISTRY = CollectorRegistry()  # the web's own: nothing else in the process scrapes the database
@@ -32,6 +34,12 @@ for _collector in (ProcessCollector, PlatformCollector, GCCollector):
 WS_CONNECTIONS = Gauge("livefeed_ws_connections", "Open websocket connections.", registry=REGISTRY)
 WS_MESSAGES_SENT = Counter(
     "livefeed_ws_messages_sent", "Messages sent to browsers, by message type.", ["type"], registry=REGISTRY
+)
+WS_REFUSED = Counter(
+    "livefeed_ws_refused",
+    "Websockets closed at the handshake for a connection cap, by cap (core/connection_limits.py).",
+    ["cap"],
+    registry=REGISTRY,
 )
 WS_ERRORS = Counter(
     "livefeed_ws_errors", "Error messages sent to browsers, by error code.", ["code"], registry=REGISTRY
@@ -102,4 +110,12 @@ class RelayStateCollector(Collector):
 REGISTRY.register(RelayStateCollector())
 REGISTRY.register(layer_metrics.MALFORMED)  # this process's channel layer
 
-scrape = PrometheusDjangoView.as_view(registry=REGISTRY)
+_scrape = PrometheusDjangoView.as_view(registry=REGISTRY)
+
+
+def scrape(request: HttpRequest) -> HttpResponseBase:
+    """The metrics page, for those core/ops_access.py allows; 403 for anyone else."""
+    if not ops_allowed(request):
+        return HttpResponseForbidden("metrics: see OPS_ALLOWED_ADDRESSES and OPS_TOKEN\n")
+    response: HttpResponseBase = _scrape(request)
+    return response

@@ -9,6 +9,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from core.database import conninfo, database_url, django_database
+from core.file_limit import default_max_connections
 
 django_stubs_ext.monkeypatch()  # generic classes (ModelAdmin[Post]) subscriptable at run time
 
@@ -24,8 +25,24 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG")
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-set-DJANGO_SECRET_KEY-in-production")
+# The default key starts with "django-insecure-", so `manage.py check --deploy` flags it.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-dev-key-set-DJANGO_SECRET_KEY"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Other origins whose pages may post forms and open websockets here (scheme://host[:port]).
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# Served over TLS (docs/operations.md, "Production settings"): secure cookies, HSTS, redirect
+# to https. TLS ends at the proxy, which must set X-Forwarded-Proto (it overwrites any the
+# client sent); /healthz and /metrics stay reachable over plain http for in-network probes.
+HTTPS = env_bool("DJANGO_HTTPS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "daphne",
@@ -40,6 +57,7 @@ INSTALLED_APPS = [
     "core",
     "cdc",
     "consumers",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -51,7 +69,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Login throttling by django-axes (docs/operations.md, "Login throttling"): after
+# AXES_FAILURE_LIMIT failed logins for one username from one address, that pair is locked out
+# for AXES_COOLOFF_HOURS. The address is the trusted proxy's header when configured.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_address.request_client_address"
 
 ROOT_URLCONF = "core.urls"
 ASGI_APPLICATION = "core.asgi.application"
@@ -114,6 +146,20 @@ _LAYERS = {
 if CHANNEL_LAYER not in _LAYERS:
     raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: choose one of {', '.join(_LAYERS)}")
 CHANNEL_LAYERS = {"default": _LAYERS[CHANNEL_LAYER]}
+
+# Websocket connection caps and the session re-check (docs/operations.md).
+# Per web process; unset: 2000, or fewer when the open-file limit is lower (core/file_limit.py).
+WS_MAX_CONNECTIONS = int(os.environ.get("WS_MAX_CONNECTIONS") or default_max_connections())
+WS_MAX_CONNECTIONS_PER_ADDRESS = int(os.environ.get("WS_MAX_CONNECTIONS_PER_ADDRESS", "100"))
+WS_SESSION_CHECK_SECONDS = float(os.environ.get("WS_SESSION_CHECK_SECONDS", "60"))
+# The header a trusted reverse proxy puts the client's address in (e.g. X-Forwarded-For);
+# unset: the socket's peer. Set it only behind such a proxy: clients can send any header.
+CLIENT_ADDRESS_HEADER = os.environ.get("CLIENT_ADDRESS_HEADER", "")
+
+# Who sees /healthz's details and /metrics (core/ops_access.py): these addresses (networks),
+# or a request with `Authorization: Bearer $OPS_TOKEN`. Anyone gets /healthz's status.
+OPS_ALLOWED_ADDRESSES = env_list("OPS_ALLOWED_ADDRESSES", "127.0.0.1/32,::1/128")
+OPS_TOKEN = os.environ.get("OPS_TOKEN", "")
 
 # Operations (docs/operations.md): health thresholds, the relay's metrics port, logs.
 HEALTH_MAX_HEARTBEAT_AGE = float(os.environ.get("HEALTH_MAX_HEARTBEAT_AGE", "10"))  # seconds

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.db import database_sync_to_async
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.live_servers import LiveSystem
@@ -22,17 +21,6 @@ async def open_dashboard(browser: Browser | BrowserContext, system: LiveSystem) 
     await page.goto(system.url("/"))
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     return page
-
-
-async def make_user(username: str, password: str) -> int:
-    """A user in Django's tables (the test needs `live_db`), for the login form."""
-    return int(await database_sync_to_async(_make_user)(username, password))
-
-
-def _make_user(username: str, password: str) -> int:
-    from django.contrib.auth import get_user_model
-
-    return int(get_user_model().objects.create_user(username, password=password).pk)
 
 
 async def log_in(context: BrowserContext, system: LiveSystem, username: str, password: str) -> Page:

@@ -92,12 +92,27 @@ async def insert_post(aconn: Any, author_id: int, body: str, visibility: str = "
 
 
 @database_sync_to_async
+def make_user(username: str, password: str) -> int:
+    """A user in Django's tables (the test needs `live_db`), for the login form; its id."""
+    from django.contrib.auth import get_user_model
+
+    return int(get_user_model().objects.create_user(username, password=password).pk)
+
+
+@database_sync_to_async
 def log_in_new_user(username: str) -> tuple[int, str]:
     """A new user with a logged-in session: (user id, the Cookie header that carries it)."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create_user(username)
+    return user.pk, f"sessionid={logged_in_session(user)}"
+
+
+def logged_in_session(user: Any) -> str:
+    """The key of a new session in which `user` is logged in, as a login form makes one."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
     session = SessionStore()
     session.update(
         {
@@ -107,7 +122,8 @@ def log_in_new_user(username: str) -> tuple[int, str]:
         }
     )
     session.create()
-    return user.pk, f"sessionid={session.session_key}"
+    assert session.session_key is not None
+    return session.session_key
 
 
 @asynccontextmanager

@@ -1,5 +1,5 @@
 """The live system as real processes on the test's database: cdc_listen relaying, daphne
-serving /ws/live/ and the pages, the default channel layer between them."""
+serving /ws/live/ and the pages, the default channel layer between them; or daphne alone."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ FAST = ("--poll-interval", "0.2")
 class LiveSystem:
     dsn: str
     port: int
-    listener: Process
+    listener: Process | None  # None: the web alone (`web_server`)
     web: Process | None = None
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start_web(self) -> None:
+    def start_web(self, files: int | None = None, **env: str) -> None:
         """daphne on the same port (after `stop_web`, too)."""
-        self.web = daphne(self.dsn, self.port)
+        self.web = daphne(self.dsn, self.port, files, **env)
 
     def wait_web(self) -> None:
         poll(lambda: get(self.url("/healthz"))[0], lambda status: status in (200, 503))
@@ -36,7 +36,8 @@ class LiveSystem:
 
     def stop(self) -> None:
         self.stop_web()
-        self.listener.stop()
+        if self.listener is not None:
+            self.listener.stop()
 
 
 @contextmanager
@@ -46,6 +47,20 @@ def live_system(dsn: str) -> Iterator[LiveSystem]:
     try:
         system.start_web()  # both start at once: each takes seconds to import Django
         listener.wait_for("leader gained")
+        system.wait_web()
+        yield system
+    finally:
+        system.stop()
+
+
+@contextmanager
+def web_server(dsn: str, files: int | None = None, **env: str) -> Iterator[LiveSystem]:
+    """daphne alone on `dsn` (no relay), with extra environment (and an open-file limit): for
+    what the web decides by itself (handshakes, pages, caps)."""
+    port = free_port()
+    system = LiveSystem(dsn, port, listener=None)
+    system.start_web(files, **env)
+    try:
         system.wait_web()
         yield system
     finally:

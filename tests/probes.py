@@ -13,10 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 T = TypeVar("T")
 
 
-def get(url: str, cookie: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=10
+        ) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()

@@ -87,8 +87,11 @@ def cdc_listen(dsn: str, *args: str, name: str = "cdc_listen", **env: str) -> Pr
     return Process(argv, {"DATABASE_URL": dsn, **env}, name)
 
 
-def daphne(dsn: str, port: int, **env: str) -> Process:
+def daphne(dsn: str, port: int, files: int | None = None, **env: str) -> Process:
+    """daphne on 127.0.0.1:`port`; with `files`, under that open-file limit (prlimit)."""
     argv = [sys.executable, *commands.web("127.0.0.1", port)]
+    if files is not None:
+        argv = ["prlimit", f"--nofile={files}:{files}", *argv]
     return Process(argv, {"DATABASE_URL": dsn, **env}, "daphne")
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser import insert, log_in, make_user, open_dashboard
-from tests.consumer_env import live_db  # noqa: F401
+from tests.browser import insert, log_in, open_dashboard
+from tests.consumer_env import (
+    live_db,  # noqa: F401
+    make_user,
+)
 from tests.live_servers import LiveSystem
 from tests.pg import psql
 

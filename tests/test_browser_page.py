@@ -11,9 +11,12 @@ import re
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from tests.browser import insert, log_in, make_user, open_dashboard, problems
+from tests.browser import insert, log_in, open_dashboard, problems
 from tests.conftest import ROOT
-from tests.consumer_env import live_db  # noqa: F401
+from tests.consumer_env import (
+    live_db,  # noqa: F401
+    make_user,
+)
 from tests.live_servers import LiveSystem
 from tests.pg import psql
 

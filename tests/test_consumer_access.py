@@ -109,3 +109,31 @@ async def test_a_forged_session_cookie_is_anonymous(aconn):
     async with connected("sessionid=forged") as client:
         _, snapshot = await client.subscribe("posts", snapshot=10)
     assert snapshot["rows"] == []
+
+
+@pytest.mark.usefixtures("relay")
+async def test_a_private_post_moved_to_another_author_shows_neither_the_others_text(aconn):
+    alice, alice_cookie = await log_in_new_user("alice")
+    bob, bob_cookie = await log_in_new_user("bob")
+    post_id = await insert_post(aconn, alice, "alice's secret", "private")
+    async with connected(alice_cookie) as mine, connected(bob_cookie) as theirs, connected() as anonymous:
+        subscribed, _ = await theirs.subscribe("posts", snapshot=0)
+        await mine.subscribe("posts")
+        await anonymous.subscribe("posts")
+        await aconn.execute("UPDATE post SET author_id = %s, body = 'new' WHERE id = %s", (bob, post_id))
+        await insert_post(aconn, bob, "sentinel")
+        [left, _] = await mine.changes(2)
+        [entered, _] = await theirs.changes(2)
+        assert bodies(await anonymous.changes(1)) == ["sentinel"]
+    assert (left["op"], left["row"], left["old"]) == ("delete", None, {"id": post_id, "author_id": alice})
+    assert (entered["op"], entered["row"]["body"], "old" in entered) == ("insert", "new", False)
+
+    start = subscribed["position"]  # again, as a replay: unfiltered, and filtered on alice's id
+    async with connected(bob_cookie) as replayed, connected(bob_cookie) as on_alice:
+        await replayed.subscribe("posts", after=start)
+        await on_alice.subscribe("posts", filters={"author_id": alice}, after=start)
+        assert [(c["op"], c["row"]["body"], "old" in c) for c in await replayed.changes(2)] == [
+            ("insert", "new", False),
+            ("insert", "sentinel", False),
+        ]
+        assert await on_alice.answers_ping()  # the move showed alice's text to nobody but her

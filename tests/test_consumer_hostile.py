@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections import Counter
 from typing import Any
 
@@ -22,7 +23,7 @@ from cdc.ticks import BadPosition, Position
 from consumers.edge import CLOSE_FLOODING
 from consumers.live import LiveConsumer
 from consumers.protocol import MAX_FRAME_BYTES, MAX_SNAPSHOT, STREAMS, VISIBILITIES
-from tests.consumer_env import connected, layer  # noqa: F401
+from tests.consumer_env import connected, layer, live_db  # noqa: F401
 from tests.live_servers import live_system
 from tests.wsclient import RealSocket, real_socket
 
@@ -143,6 +144,17 @@ async def test_each_hostile_frame_gets_its_error_and_the_connection_goes_on(fram
             assert (reply["type"], reply["code"]) == ("error", code), (frame[:80], reply)
             assert isinstance(reply["message"], str)
         assert await client.answers_ping()
+
+
+@pytest.mark.usefixtures("live_db", "layer")
+@pytest.mark.parametrize("stream_filter", [("articles", "category"), ("articles", "source")])
+async def test_a_nul_character_in_a_text_filter_is_a_bad_filter_and_logs_nothing(stream_filter, caplog):
+    stream, name = stream_filter
+    async with connected() as client:
+        reply = await client.ask({"type": "subscribe", "stream": stream, "filters": {name: "a\u0000b"}})
+        assert (reply["type"], reply["code"], reply["stream"]) == ("error", "bad_filter", stream)
+        assert await client.answers_ping()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 @pytest.mark.timeout(120)

@@ -119,7 +119,8 @@ async def test_a_private_post_is_whole_over_http_to_its_author_only(live_db):
     post = (await write(live_db, f"{insert} RETURNING id")).strip()
     with live_system(live_db) as system:
         url = system.url(f"/live/rows/posts/{post}")
-        mine, others, anonymous = get(url, author_cookie), get(url, other_cookie), get(url)
+        mine, others = get(url, {"Cookie": author_cookie}), get(url, {"Cookie": other_cookie})
+        anonymous = get(url)
         unknown = get(system.url("/live/rows/comments/1"))
     assert mine[0] == 200
     assert json.loads(mine[1])["body"] == "mine"

@@ -101,6 +101,7 @@ async def test_a_resume_gets_exactly_the_missed_changes_and_an_expired_one_a_res
             await write(fresh_db, "INSERT INTO article (title) VALUES ('sentinel')")
             assert titles(await client.changes(1)) == ["sentinel"]  # nothing else before it
 
+        assert system.listener is not None
         system.listener.stop()  # stores its position; retention keeps that tick and later ones
         pruned = await retention.prune(aconn, 0)
         assert pruned["ticks"] > 0

@@ -101,3 +101,47 @@ def test_a_change_keeps_what_consumers_decide_by_through_a_message_and_nothing_m
     assert carried == post("update", {**keys, "visibility": "public"}, {**keys, "visibility": "private"})
     assert "secret" not in str(change.as_message())
     assert change.as_message()["position"] == "3:7"
+
+
+def test_a_private_post_moved_to_another_author_leaves_one_and_enters_the_other():
+    moved = post(
+        "update", {**post_row("private", "bob's now"), "author_id": 43}, old=post_row("private", "alice's")
+    )
+    views = dict(routes(moved))
+    assert set(views) == {own_group(42), own_group(43)}  # nothing public
+    old_author, new_author = views[own_group(42)], views[own_group(43)]
+    assert (old_author.op, old_author.row, old_author.old) == ("delete", None, {"id": 1, "author_id": 42})
+    assert (new_author.op, new_author.old, new_author.row["body"]) == ("insert", None, "bob's now")
+    assert view_for(moved, viewer_id=43) == new_author
+    assert view_for(moved, viewer_id=None) is None
+
+
+def test_a_public_post_moved_to_another_author_is_an_update_for_everyone():
+    moved = post("update", {**post_row("public", "new"), "author_id": 43}, old=post_row("public", "old"))
+    views = dict(routes(moved))
+    assert set(views) == {
+        "cdc.posts",
+        "cdc.posts.author.42",
+        "cdc.posts.author.43",
+        own_group(42),
+        own_group(43),
+    }
+    assert {(v.op, v.old["body"], v.row["body"]) for v in views.values()} == {("update", "old", "new")}
+    assert views["cdc.posts"].owners == (42, 43)  # owners take their own group's copy instead
+
+
+def test_an_image_is_shown_only_to_an_audience_allowed_to_see_it():
+    """The rule on every combination: whatever a viewer gets, each image in it is one they may see."""
+    images = [None, post_row("public", "p42"), post_row("private", "s42")]
+    images += [{**post_row(v, f"{v[0]}43"), "author_id": 43} for v in ("public", "private")]
+    for old in images:
+        for row in images:
+            if old is None and row is None:
+                continue
+            change = post("insert" if old is None else "delete" if row is None else "update", row, old)
+            for viewer in (None, 42, 43, 44):
+                seen = view_for(change, viewer)
+                shown = [] if seen is None else [i for i in (seen.row, seen.old) if i and "body" in i]
+                assert all(i["visibility"] == "public" or i["author_id"] == viewer for i in shown)
+                if seen is not None and seen.op == "delete" and change.op != "delete":
+                    assert set(seen.old) == {"id", "author_id"}

@@ -108,6 +108,11 @@ class RealSocket(JsonSocket):
         assert isinstance(frame, str)
         return frame
 
+    async def close_code(self, within: float = TIMEOUT) -> int | None:
+        """The code the server closes this socket with, waiting up to `within` seconds."""
+        await asyncio.wait_for(self.ws.wait_closed(), within)
+        return self.ws.close_code
+
 
 @asynccontextmanager
 async def communicator(app: Any, cookie: str | None = None) -> AsyncIterator[CommunicatorSocket]:
@@ -123,13 +128,23 @@ async def communicator(app: Any, cookie: str | None = None) -> AsyncIterator[Com
         await ws.disconnect(timeout=TIMEOUT)
 
 
+SAME_SITE = "same site"  # real_socket's default origin: the server's own
+
+
 @asynccontextmanager
-async def real_socket(port: int, cookie: str | None = None) -> AsyncIterator[RealSocket]:
-    """A websocket to daphne on 127.0.0.1:`port`, as a browser on that origin opens it."""
+async def real_socket(
+    port: int,
+    cookie: str | None = None,
+    *,
+    origin: str | None = SAME_SITE,
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[RealSocket]:
+    """A websocket to daphne on 127.0.0.1:`port`, as a browser on that origin opens it (or on
+    `origin`; None: no Origin header), with `headers` too."""
     async with connect(
         f"ws://127.0.0.1:{port}/ws/live/",
-        origin=f"http://127.0.0.1:{port}",
-        additional_headers={"Cookie": cookie} if cookie else None,
+        origin=f"http://127.0.0.1:{port}" if origin == SAME_SITE else origin,  # type: ignore[arg-type]
+        additional_headers={**({"Cookie": cookie} if cookie else {}), **(headers or {})},
         compression=None,  # frames go on the wire at their real size
         proxy=None,
         max_size=None,

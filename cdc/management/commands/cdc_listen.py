@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from cdc import metrics
 from cdc.relay import Relay
 from core.database import conninfo
+from core.file_limit import warn_if_file_limit_low
 
 
 class Command(BaseCommand):
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         metrics_port: int | None,
         **options: Any,
     ) -> None:
+        warn_if_file_limit_low("cdc_listen")
         if metrics_port:
             metrics.serve(metrics_port)
         asyncio.run(self.serve(Relay(conninfo(), poll_interval=poll_interval, batch_size=batch_size)))
