@@ -54,8 +54,24 @@ ORDER BY id DESC
 LIMIT 1
 
 -- name: insert_tick
-INSERT INTO cdc.tick (id, since, snapshot, complete, event_ids)
-VALUES (%(id)s, %(since)s::pg_snapshot, %(snapshot)s::pg_snapshot, %(complete)s, %(event_ids)s)
+-- A tick, and the newest change it sends each of its groups (in one statement: a snapshot
+-- that sees the tick sees the groups' positions too).
+WITH tick AS (
+    INSERT INTO cdc.tick (id, since, snapshot, complete, event_ids)
+    VALUES (%(id)s, %(since)s::pg_snapshot, %(snapshot)s::pg_snapshot, %(complete)s, %(event_ids)s)
+)
+INSERT INTO cdc.group_position AS g (group_name, tick, event_id)
+SELECT group_name, %(id)s, event_id
+FROM unnest(%(groups)s::text[], %(group_event_ids)s::bigint[]) AS u (group_name, event_id)
+ON CONFLICT (group_name) DO UPDATE SET tick = excluded.tick, event_id = excluded.event_id
+WHERE (g.tick, g.event_id) < (excluded.tick, excluded.event_id)
+
+-- name: groups_position
+-- The newest change sent to any of %(groups)s, up to position (%(tick)s, %(event_id)s).
+SELECT tick, event_id FROM cdc.group_position
+WHERE group_name = ANY (%(groups)s::text[]) AND (tick, event_id) <= (%(tick)s, %(event_id)s)
+ORDER BY tick DESC, event_id DESC
+LIMIT 1
 
 -- name: mark_relayed
 UPDATE cdc.relay SET relayed_tick = %(tick)s, relayed_at = now()

@@ -29,7 +29,7 @@ from psycopg.types.json import set_json_loads
 
 from cdc import metrics, retention, ticks
 from cdc.backoff import Backoff
-from cdc.log import Batch, Change, read_batch
+from cdc.log import Batch, read_batch
 from cdc.routing import StreamChange, routes
 from cdc.sql import query
 from cdc.wire import encode_change
@@ -152,8 +152,9 @@ class Relay:
             metrics.batch_read(batch)
             if batch.changes:
                 last_tick += 1
-                await ticks.store_tick(conn, last_tick, batch)
-                await self._hand_on(last_tick, batch.changes)
+                by_group = self._route(StreamChange.of(c, last_tick) for c in batch.changes)
+                await ticks.store_tick(conn, last_tick, batch, _newest_by_group(by_group))
+                await self._send(by_group)
                 await ticks.mark_relayed(conn, last_tick)
                 self._count(last_tick, batch)
             cursor = batch.next_cursor()
@@ -175,10 +176,6 @@ class Relay:
             await self._send(self._route(changes))
             await ticks.mark_relayed(conn, tick)
             log.info("resent tick %d (%d changes) stored by a previous leader", tick, len(changes))
-
-    async def _hand_on(self, tick: int, changes: Iterable[Change]) -> None:
-        stream_changes = [StreamChange.of(c, tick) for c in changes]
-        await self._send(self._route(stream_changes))
 
     @staticmethod
     def _route(changes: Iterable[StreamChange]) -> dict[str, list[dict[str, Any]]]:
@@ -250,6 +247,11 @@ class Relay:
         """Sleep, but wake at once on stop()."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+def _newest_by_group(by_group: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """The newest event id each group is sent (what cdc.group_position keeps)."""
+    return {group: max(m["id"] for m in messages) for group, messages in by_group.items()}
 
 
 def _timestamp(epoch: float | None) -> datetime | None:

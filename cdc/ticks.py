@@ -43,6 +43,9 @@ class Position:
         return cls(int(match[1]), int(match[2]))
 
 
+ORIGIN = Position(0, 0)  # before every change
+
+
 async def next_cursor(conn: AsyncConnection[Any]) -> Cursor:
     """Where reading continues after the newest stored tick."""
     last = await fetch_one_as(
@@ -57,7 +60,8 @@ async def next_cursor(conn: AsyncConnection[Any]) -> Cursor:
     return Cursor(since=last["since"], until=last["snapshot"], after_id=max(last["event_ids"]))
 
 
-async def store_tick(conn: AsyncConnection[Any], tick: int, batch: Batch) -> None:
+async def store_tick(conn: AsyncConnection[Any], tick: int, batch: Batch, groups: dict[str, int]) -> None:
+    """Store tick `tick`, with the newest event id it sends each of its `groups`."""
     await conn.execute(
         query("insert_tick"),
         {
@@ -66,8 +70,20 @@ async def store_tick(conn: AsyncConnection[Any], tick: int, batch: Batch) -> Non
             "snapshot": batch.snapshot,
             "complete": batch.complete,
             "event_ids": [c.id for c in batch.changes],
+            "groups": list(groups),
+            "group_event_ids": list(groups.values()),
         },
     )
+
+
+async def groups_position(conn: AsyncConnection[Any], groups: Iterable[str], upto: Position) -> Position:
+    """The newest position at which any of `groups` was sent a change, up to `upto`: what a
+    subscriber of those groups may be told, since it moves only with changes they carry."""
+    params = {"groups": list(groups), "tick": upto.tick, "event_id": upto.event_id}
+    async with conn.cursor() as cur:
+        await cur.execute(query("groups_position"), params)
+        row = await cur.fetchone()
+    return ORIGIN if row is None else Position(int(row[0]), int(row[1]))
 
 
 async def mark_relayed(conn: AsyncConnection[Any], tick: int) -> None:

@@ -105,7 +105,8 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
             await self._join(sub.groups)  # before reading: a change relayed after the read arrives
             async with reads.consistent() as conn:
                 position, snapshot = await ticks.current_position(conn)
-                await self.send_json({"type": "subscribed", "stream": stream, "position": str(position)})
+                shown = await ticks.groups_position(conn, sub.groups, position)
+                await self.send_json({"type": "subscribed", "stream": stream, "position": str(shown)})
                 if request.after is not None:
                     await self._catch_up(conn, sub, sub.resume_from(request.after), position, snapshot)
                 elif request.snapshot is not None:
@@ -178,8 +179,11 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         await self._snapshot(conn, sub, position, snapshot)
 
     async def _snapshot(self, conn: Connection, sub: Subscription, position: Position, snapshot: str) -> None:
+        """The snapshot as of `position`, labelled with the newest position of the
+        subscription's groups: the log's own would move with changes it may not see."""
         sub.snapshot = snapshot
-        pages = SnapshotPages(sub.stream, str(position))
+        shown = await ticks.groups_position(conn, sub.groups, position)
+        pages = SnapshotPages(sub.stream, str(shown))
         async for row in reads.latest_rows(conn, sub, sub.snapshot_size):
             if (page := pages.add(row)) is not None:
                 await self._paced(page, "snapshot")

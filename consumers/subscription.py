@@ -23,10 +23,9 @@ from cdc.routing import (
     stream_group,
     view_for,
 )
-from cdc.ticks import Position
+from cdc.ticks import ORIGIN, Position
 from consumers.protocol import Filters, ProtocolError
 
-ORIGIN = Position(0, 0)  # before every change
 
 
 @dataclass
