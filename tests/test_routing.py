@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from channels.layers import BaseChannelLayer
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,10 +14,12 @@ from cdc.routing import (
     category_group,
     own_group,
     routes,
+    stream_for,
     stream_group,
     view_for,
 )
 
+pytestmark = pytest.mark.unit
 layer = BaseChannelLayer()
 
 
@@ -98,3 +101,58 @@ def test_a_change_survives_the_trip_through_a_message():
     change = post("insert", post_row("public"))
     assert StreamChange.from_message(change.as_message()) == change
     assert change.as_message()["position"] == "3:7"
+
+
+def test_a_public_update_shows_everyone_the_same_change_and_the_author_their_own_view():
+    change = post("update", post_row("public", "new"), old=post_row("public", "old"))
+    for viewer in (None, 7):
+        seen = view_for(change, viewer_id=viewer)
+        assert seen == StreamChange(
+            id=7,
+            txid=100,
+            tick=3,
+            stream="posts",
+            op="update",
+            row=change.row,
+            old=change.old,
+            audience=PUBLIC,
+        )
+    own = view_for(change, viewer_id=42)
+    assert own is not None
+    assert (own.audience, own.row, own.old) == (AUTHOR, change.row, change.old)
+
+
+def test_a_post_entering_public_view_carries_its_row():
+    change = post("update", post_row("public", "now public"), old=post_row("private"))
+    seen = view_for(change, viewer_id=None)
+    assert seen is not None
+    assert (seen.row, seen.audience) == (change.row, PUBLIC)
+    gone = view_for(post("update", post_row("private"), old=post_row("public")), viewer_id=None)
+    assert gone is not None
+    assert gone.audience == PUBLIC
+
+
+def test_articles_are_the_same_for_every_viewer():
+    change = StreamChange(
+        id=1, txid=1, tick=1, stream="articles", op="insert", row={"category": "c"}, old=None
+    )
+    assert view_for(change, viewer_id=None) is change
+    assert view_for(change, viewer_id=5) is change
+
+
+def test_a_table_tracked_later_goes_to_its_own_stream_group_only(settings):
+    settings.CDC_STREAMS = {"public.article": "articles", "public.post": "posts", "shop.order": "orders"}
+    change = StreamChange(
+        id=1, txid=1, tick=1, stream=stream_for("shop.order"), op="insert", row={}, old=None
+    )
+    assert routes(change) == [("cdc.orders", change)]
+    assert stream_for("public.comment") == "comment"
+
+
+def test_a_public_post_goes_to_the_stream_and_author_groups_and_the_own_group():
+    change = post("delete", None, old=post_row("public"))
+    assert [(g, v.audience) for g, v in routes(change)] == [
+        ("cdc.posts", PUBLIC),
+        ("cdc.posts.author.42", PUBLIC),
+        (own_group(42), AUTHOR),
+    ]
