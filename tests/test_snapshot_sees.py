@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit  # a plain query, no fresh database: among the fas
 
 @st.composite
 def snapshots_and_txids(draw: st.DrawFn) -> tuple[str, list[int]]:
-    xmin = draw(st.integers(3, 2**40) | st.integers(3, 40))
+    xmin = draw(st.integers(3, 2**31) | st.integers(3, 40))  # Postgres refuses some xids past 2**32
     xmax = xmin + draw(st.integers(0, 12))
     xip = sorted(draw(st.sets(st.integers(xmin, max(xmin, xmax - 1)), max_size=6)) - {xmax})
     if xip and xip[0] != xmin:
