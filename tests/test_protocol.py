@@ -28,10 +28,15 @@ from consumers.protocol import (
 pytestmark = pytest.mark.unit
 
 
-def code_of(message: Any) -> str:
+def error_of(message: Any) -> ProtocolError:
+    """The error a message gets, checked to read as docs/protocol.md says an error does."""
     with pytest.raises(ProtocolError) as error:
         parse(message)
-    return error.value.code
+    reply = error.value.as_message()
+    assert reply["type"] == "error"
+    assert isinstance(reply["message"], str)
+    assert reply["message"]
+    return error.value
 
 
 def subscribe(**fields: Any) -> dict[str, Any]:
@@ -50,9 +55,11 @@ def test_a_frame_of_exactly_the_limit_is_decoded_one_byte_more_is_too_large():
     with pytest.raises(ProtocolError) as error:
         decode(None, b"x" * (MAX_FRAME_BYTES + 1))
     assert error.value.code == "message_too_large"
-    with pytest.raises(ProtocolError) as error:
-        decode(None, b"{}")
-    assert error.value.code == "bad_json"
+    for frame in (None, "not json", '{"type": "ping"', "[" * 60_000):
+        with pytest.raises(ProtocolError) as error:
+            decode(frame, b"{}" if frame is None else None)
+        assert error.value.code == "bad_json"
+        assert error.value.message
 
 
 def test_each_request_parses_to_what_it_asks_and_nulls_count_as_absent():
@@ -97,14 +104,22 @@ def test_each_request_parses_to_what_it_asks_and_nulls_count_as_absent():
         ({"type": "subscribe", "stream": 1}, "bad_message"),
         ({"type": "subscribe", "stream": "comments"}, "unknown_stream"),
         ({"type": 1}, "bad_message"),
+        ({"type": "shout"}, "bad_message"),
+        ({"type": "subscribe", "stream": "posts", "since": 1}, "bad_message"),
         (["ping"], "bad_message"),
     ],
 )
 def test_every_field_is_accepted_at_its_limit_and_refused_past_it(message, code):
     if code is None:
         assert isinstance(parse(message), Subscribe)
-    else:
-        assert code_of(message) == code
+        return
+    error = error_of(message)
+    assert error.code == code
+    # An error about a field of a subscription to a known stream names that stream.
+    about_a_field = code in ("bad_filter", "bad_position") or (
+        isinstance(message, dict) and message.get("type") == "subscribe" and "snapshot" in message
+    )
+    assert error.stream == (message["stream"] if about_a_field else None)
 
 
 def test_an_error_names_its_stream_only_when_it_concerns_one():
@@ -135,8 +150,8 @@ def test_a_complete_batch_continues_after_its_snapshot_an_incomplete_one_within_
     cursor = Cursor(since="10:12:10")
     done = Batch(cursor=cursor, snapshot="12:15:", changes=changes(1, 2), complete=True)
     assert done.next_cursor() == Cursor(since="12:15:")
-    part = Batch(cursor=cursor, snapshot="12:15:", changes=changes(1, 2), complete=False)
-    assert part.next_cursor() == Cursor(since="10:12:10", until="12:15:", after_id=2)
+    part = Batch(cursor=cursor, snapshot="12:15:", changes=changes(1, 2, 3), complete=False)
+    assert part.next_cursor() == Cursor(since="10:12:10", until="12:15:", after_id=3)
 
 
 def test_a_logged_row_becomes_a_change_whatever_the_query_selected_first():

@@ -63,6 +63,7 @@ def test_private_posts_of_anyone_else_are_forbidden(viewer, filters):
     with pytest.raises(ProtocolError) as error:
         sub("posts", viewer, **filters).check_access()
     assert (error.value.code, error.value.stream) == ("forbidden", "posts")
+    assert "author" in error.value.message
 
 
 @pytest.mark.parametrize(
@@ -78,6 +79,7 @@ def test_admit_lets_each_change_through_once_per_tick_and_never_an_older_tick():
     assert s.admit(article(5, tick=2))
     assert not s.admit(article(5, tick=2)), "a resent change went through twice"
     assert s.admit(article(4, tick=2)), "a change of the same tick arriving late was dropped"
+    assert not s.admit(article(5, tick=2)), "a resent change went through twice"
     assert s.admit(article(9, tick=3))
     assert not s.admit(article(6, tick=2)), "a change of an older tick went through"
     assert s.admit(article(9, tick=4)), "the same id in a later tick is a later change"
@@ -120,6 +122,11 @@ def test_a_re_read_starts_at_the_floor_or_at_the_start_of_the_newest_tick_delive
 def test_live_changes_of_another_stream_or_filter_are_not_for_the_subscription():
     tech = sub(category="tech")
     assert tech.accepts_live(article(1, tick=1))
+    assert sub(source="wire", category="tech").accepts_live(article(1, tick=1))
+    assert sub("posts", author_id=OTHER).accepts_live(post(1, OTHER))
+    assert sub("posts", ME, visibility="private").accepts_live(post(1, ME, "private", AUTHOR))
+    assert not sub("posts", ME, visibility="private").accepts_live(post(1, ME, "public", AUTHOR))
+    assert not sub("posts", author_id=OTHER).accepts_live(post(1, ME))
     assert not tech.accepts_live(article(1, tick=1, category="sport"))
     assert not sub(source="agency").accepts_live(article(1, tick=1))
     assert not sub("posts").accepts_live(article(1, tick=1))
