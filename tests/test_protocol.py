@@ -96,6 +96,8 @@ def test_each_request_parses_to_what_it_asks_and_nulls_count_as_absent():
         ({"type": "subscribe", "stream": "articles", "filters": {"source": "x" * 1001}}, "bad_filter"),
         ({"type": "subscribe", "stream": "articles", "filters": {"source": 1}}, "bad_filter"),
         ({"type": "subscribe", "stream": "articles", "filters": {"author_id": 1}}, "bad_filter"),
+        (subscribe(filters=[]), "bad_filter"),
+        (subscribe(filters="author_id"), "bad_filter"),
         (subscribe(after="1:2:3"), "bad_position"),
         (subscribe(after="1" * 19 + ":1"), "bad_position"),
         (subscribe(after="1" * 18 + ":" + "2" * 18), None),
@@ -138,8 +140,9 @@ def test_positions_round_trip_and_anything_else_is_refused():
     assert str(Position.parse("12:345")) == "12:345"
     assert Position(2, 1) > Position(1, 999)
     for bad in ("", "1:", ":1", "-1:2", "1:2 ", " 1:2", "a:b", 12, None, ["1:2"]):
-        with pytest.raises(BadPosition):
+        with pytest.raises(BadPosition, match="123:4567") as error:
             Position.parse(bad)
+        assert repr(str(bad)) in str(error.value), "the message quotes what was sent"
 
 
 def changes(*ids: int) -> list[Change]:
