@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from channels.layers import BaseChannelLayer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cdc.log import Change
 from cdc.routing import (
     AUTHOR,
     PUBLIC,
@@ -156,3 +159,12 @@ def test_a_public_post_goes_to_the_stream_and_author_groups_and_the_own_group():
         ("cdc.posts.author.42", PUBLIC),
         (own_group(42), AUTHOR),
     ]
+
+
+def test_a_logged_change_becomes_a_stream_change_of_its_tick():
+    at = datetime.now(UTC)
+    change = Change(9, 123, "public.article", "update", {"id": 1}, {"id": 1, "title": "old"}, at)
+    assert StreamChange.of(change, tick=4) == StreamChange(
+        id=9, txid=123, tick=4, stream="articles", op="update", row={"id": 1}, old={"id": 1, "title": "old"}
+    )
+    assert StreamChange.of(change, tick=4).audience == PUBLIC
