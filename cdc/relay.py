@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 from collections import Counter
@@ -43,6 +44,9 @@ SUMMARY_EVERY = 10.0  # seconds between batch-summary log lines
 HOUSEKEEPING_EVERY = 30.0  # seconds between retention runs
 HEARTBEAT_EVERY = 1.0  # seconds between writes of this process's health row
 DEAD_LISTENER_AFTER = 60.0  # seconds without a heartbeat before a listener row is removed
+# Fault injection for tests (tests/test_crash_windows.py): CDC_FAULT=<step> freezes the
+# process (SIGSTOP) the first time the leader reaches that step, for the test to kill -9.
+FAULT_STEPS = ("after_store", "after_hand_on", "after_mark", "after_resend")
 
 
 @dataclass
@@ -76,6 +80,9 @@ class Relay:
         self._stopping = asyncio.Event()
         self._last_heartbeat = 0.0
         self._last_summary = 0.0
+        self._fault = os.environ.get("CDC_FAULT") or None
+        if self._fault not in (None, *FAULT_STEPS):
+            raise ValueError(f"CDC_FAULT must be one of {FAULT_STEPS}, not {self._fault!r}")
 
     def stop(self) -> None:
         """Finish the batch in hand, store the position, and return from `run`."""
@@ -154,8 +161,11 @@ class Relay:
                 last_tick += 1
                 by_group = self._route(StreamChange.of(c, last_tick) for c in batch.changes)
                 await ticks.store_tick(conn, last_tick, batch, _newest_by_group(by_group))
+                self._crash_point("after_store", last_tick)
                 await self._send(by_group)
+                self._crash_point("after_hand_on", last_tick)
                 await ticks.mark_relayed(conn, last_tick)
+                self._crash_point("after_mark", last_tick)
                 self._count(last_tick, batch)
             cursor = batch.next_cursor()
             await self._heartbeat(conn)  # at most every HEARTBEAT_EVERY, and while catching up too
@@ -174,8 +184,16 @@ class Relay:
                 conn, ticks.Position(tick, 0), up_to_tick=tick, tables=None, limit=2**31
             )
             await self._send(self._route(changes))
+            self._crash_point("after_resend", tick)
             await ticks.mark_relayed(conn, tick)
             log.info("resent tick %d (%d changes) stored by a previous leader", tick, len(changes))
+
+    def _crash_point(self, step: str, tick: int) -> None:
+        """Stop dead here when CDC_FAULT names this step: a crash at an exact moment."""
+        if step == self._fault:
+            self._fault = None
+            log.warning("CDC_FAULT: stopped dead %s of tick %d", step, tick)
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     @staticmethod
     def _route(changes: Iterable[StreamChange]) -> dict[str, list[dict[str, Any]]]:

@@ -27,7 +27,6 @@ from cdc.ticks import ORIGIN, Position
 from consumers.protocol import Filters, ProtocolError
 
 
-
 @dataclass
 class Subscription:
     stream: str

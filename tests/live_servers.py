@@ -41,8 +41,9 @@ class LiveSystem:
 
 
 @contextmanager
-def live_system(dsn: str) -> Iterator[LiveSystem]:
-    listener = cdc_listen(dsn, *FAST)
+def live_system(dsn: str, *listener_args: str, **listener_env: str) -> Iterator[LiveSystem]:
+    """Both processes started and ready; the listener with extra arguments and environment."""
+    listener = cdc_listen(dsn, *FAST, *listener_args, **listener_env)
     system = LiveSystem(dsn, free_port(), listener)
     try:
         system.start_web()  # both start at once: each takes seconds to import Django

@@ -7,6 +7,7 @@ change the client must get next, since changes arrive in commit order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 
@@ -205,6 +206,8 @@ async def test_a_resume_too_far_behind_gets_a_reset(aconn, monkeypatch):
 
 async def test_a_relay_resending_a_tick_delivers_nothing_twice(aconn, fresh_db):
     first = Relay(fresh_db, layer=get_channel_layer(), name="first")
+    witness = await get_channel_layer().new_channel()  # sees what the relay hands on
+    await get_channel_layer().group_add("cdc.articles", witness)
     async with connected() as client:
         await client.subscribe("articles")
         async with running(first):
@@ -218,6 +221,11 @@ async def test_a_relay_resending_a_tick_delivers_nothing_twice(aconn, fresh_db):
             [after] = await client.changes(1)
     assert change["row"]["title"] == "once"
     assert after["row"]["title"] == "after the resend"
+    handed_on = []
+    while "after the resend" not in handed_on:
+        message = await asyncio.wait_for(get_channel_layer().receive(witness), 10)
+        handed_on += [c["row"]["title"] for c in message["changes"]]
+    assert handed_on == ["once", "once", "after the resend"], "the second relay did not resend"
 
 
 @with_relay

@@ -90,7 +90,17 @@ def not_a(kind: type | tuple[type, ...]) -> st.SearchStrategy:
 
 
 UNKNOWN_ARTICLE_FILTER = st.text(max_size=10).filter(lambda k: k not in ("category", "source"))
-BAD_AUTHOR = JSON.filter(lambda v: v is not None and not (type(v) is int and 1 <= v < 2**63))
+# Just past each limit as often as anything else: a generic JSON value is rarely an integer
+# out of range by one.
+BAD_COUNT = (
+    st.integers(MAX_SNAPSHOT + 1, MAX_SNAPSHOT + 3)
+    | st.integers(MAX_SNAPSHOT + 1)
+    | st.integers(max_value=-1)
+    | JSON.filter(lambda v: v is not None and not is_count(v))
+)
+BAD_AUTHOR = st.sampled_from([0, -1, 2**63, 2**63 + 1]) | JSON.filter(
+    lambda v: v is not None and not (type(v) is int and 1 <= v < 2**63)
+)
 OVERSIZED = st.integers(1, 1000).map(
     lambda n: json.dumps({"type": "ping", "pad": "x" * (MAX_FRAME_BYTES + n)})
 )
@@ -112,10 +122,7 @@ HOSTILE = st.one_of(
     defect(
         with_field(BASES, "stream", st.text(max_size=20).filter(lambda s: s not in STREAMS)), "unknown_stream"
     ),
-    defect(
-        with_field(SUBSCRIBES, "snapshot", JSON.filter(lambda v: v is not None and not is_count(v))),
-        "bad_message",
-    ),
+    defect(with_field(SUBSCRIBES, "snapshot", BAD_COUNT), "bad_message"),
     defect(
         with_field(SUBSCRIBES, "after", JSON.filter(lambda v: v is not None and not is_position(v))),
         "bad_position",

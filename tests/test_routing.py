@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from channels.layers import BaseChannelLayer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cdc.log import Change
 from cdc.routing import (
     AUTHOR,
     PUBLIC,
@@ -13,10 +17,12 @@ from cdc.routing import (
     category_group,
     own_group,
     routes,
+    stream_for,
     stream_group,
     view_for,
 )
 
+pytestmark = pytest.mark.unit
 layer = BaseChannelLayer()
 
 
@@ -103,45 +109,65 @@ def test_a_change_keeps_what_consumers_decide_by_through_a_message_and_nothing_m
     assert change.as_message()["position"] == "3:7"
 
 
-def test_a_private_post_moved_to_another_author_leaves_one_and_enters_the_other():
-    moved = post(
-        "update", {**post_row("private", "bob's now"), "author_id": 43}, old=post_row("private", "alice's")
+def test_a_public_update_shows_everyone_the_same_change_and_the_author_their_own_view():
+    change = post("update", post_row("public", "new"), old=post_row("public", "old"))
+    for viewer in (None, 7):
+        seen = view_for(change, viewer_id=viewer)
+        assert seen == StreamChange(
+            id=7,
+            txid=100,
+            tick=3,
+            stream="posts",
+            op="update",
+            row=change.row,
+            old=change.old,
+            audience=PUBLIC,
+        )
+    own = view_for(change, viewer_id=42)
+    assert own is not None
+    assert (own.audience, own.row, own.old) == (AUTHOR, change.row, change.old)
+
+
+def test_a_post_entering_public_view_carries_its_row():
+    change = post("update", post_row("public", "now public"), old=post_row("private"))
+    seen = view_for(change, viewer_id=None)
+    assert seen is not None
+    assert (seen.row, seen.audience) == (change.row, PUBLIC)
+    gone = view_for(post("update", post_row("private"), old=post_row("public")), viewer_id=None)
+    assert gone is not None
+    assert gone.audience == PUBLIC
+
+
+def test_articles_are_the_same_for_every_viewer():
+    change = StreamChange(
+        id=1, txid=1, tick=1, stream="articles", op="insert", row={"category": "c"}, old=None
     )
-    views = dict(routes(moved))
-    assert set(views) == {own_group(42), own_group(43)}  # nothing public
-    old_author, new_author = views[own_group(42)], views[own_group(43)]
-    assert (old_author.op, old_author.row, old_author.old) == ("delete", None, {"id": 1, "author_id": 42})
-    assert (new_author.op, new_author.old, new_author.row["body"]) == ("insert", None, "bob's now")
-    assert view_for(moved, viewer_id=43) == new_author
-    assert view_for(moved, viewer_id=None) is None
+    assert view_for(change, viewer_id=None) is change
+    assert view_for(change, viewer_id=5) is change
 
 
-def test_a_public_post_moved_to_another_author_is_an_update_for_everyone():
-    moved = post("update", {**post_row("public", "new"), "author_id": 43}, old=post_row("public", "old"))
-    views = dict(routes(moved))
-    assert set(views) == {
-        "cdc.posts",
-        "cdc.posts.author.42",
-        "cdc.posts.author.43",
-        own_group(42),
-        own_group(43),
-    }
-    assert {(v.op, v.old["body"], v.row["body"]) for v in views.values()} == {("update", "old", "new")}
-    assert views["cdc.posts"].owners == (42, 43)  # owners take their own group's copy instead
+def test_a_table_tracked_later_goes_to_its_own_stream_group_only(settings):
+    settings.CDC_STREAMS = {"public.article": "articles", "public.post": "posts", "shop.order": "orders"}
+    change = StreamChange(
+        id=1, txid=1, tick=1, stream=stream_for("shop.order"), op="insert", row={}, old=None
+    )
+    assert routes(change) == [("cdc.orders", change)]
+    assert stream_for("public.comment") == "comment"
 
 
-def test_an_image_is_shown_only_to_an_audience_allowed_to_see_it():
-    """The rule on every combination: whatever a viewer gets, each image in it is one they may see."""
-    images = [None, post_row("public", "p42"), post_row("private", "s42")]
-    images += [{**post_row(v, f"{v[0]}43"), "author_id": 43} for v in ("public", "private")]
-    for old in images:
-        for row in images:
-            if old is None and row is None:
-                continue
-            change = post("insert" if old is None else "delete" if row is None else "update", row, old)
-            for viewer in (None, 42, 43, 44):
-                seen = view_for(change, viewer)
-                shown = [] if seen is None else [i for i in (seen.row, seen.old) if i and "body" in i]
-                assert all(i["visibility"] == "public" or i["author_id"] == viewer for i in shown)
-                if seen is not None and seen.op == "delete" and change.op != "delete":
-                    assert set(seen.old) == {"id", "author_id"}
+def test_a_public_post_goes_to_the_stream_and_author_groups_and_the_own_group():
+    change = post("delete", None, old=post_row("public"))
+    assert [(g, v.audience) for g, v in routes(change)] == [
+        ("cdc.posts", PUBLIC),
+        ("cdc.posts.author.42", PUBLIC),
+        (own_group(42), AUTHOR),
+    ]
+
+
+def test_a_logged_change_becomes_a_stream_change_of_its_tick():
+    at = datetime.now(UTC)
+    change = Change(9, 123, "public.article", "update", {"id": 1}, {"id": 1, "title": "old"}, at)
+    assert StreamChange.of(change, tick=4) == StreamChange(
+        id=9, txid=123, tick=4, stream="articles", op="update", row={"id": 1}, old={"id": 1, "title": "old"}
+    )
+    assert StreamChange.of(change, tick=4).audience == PUBLIC
