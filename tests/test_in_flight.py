@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from core.channel_layer import PostgresChannelLayer
 
 from cdc.routing import category_group
 from consumers.reads import APPLICATION_NAME
+from pglayer.layer import PostgresChannelLayer
 from tests.live_servers import live_system
 from tests.probes import poll
 from tests.wsclient import JsonSocket, real_socket

@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 import pytest
-from core.channel_layer import PostgresChannelLayer
 
+from pglayer.layer import PostgresChannelLayer
 from tests.live_servers import FAST, live_system
 from tests.pg import psql
 from tests.processes import cdc_listen

@@ -1,5 +1,5 @@
 """Subscription's rules, without a server: which groups, who may ask for what, which change
-goes through (`admit`), and which position to report (`position_of`, `resume_point`)."""
+goes through (`admit`), and where a resume or a repair starts (`resume_from`, `resume_point`)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ def article(id: int, tick: int, txid: int = 100, **row: Any) -> StreamChange:
 
 
 def post(id: int, author: int, visibility: str = "public", audience: str = PUBLIC, **kw: Any) -> StreamChange:
+    """A post's insert as the relay routes it: its public view names its owner, whose own group
+    has the author's view (cdc/routing.py routes)."""
     row = {"id": id, "author_id": author, "body": "b", "visibility": visibility}
     return StreamChange(
         id=id, txid=kw.get("txid", 100), tick=kw.get("tick", 1), stream="posts", op="insert",
-        row=row, old=None, audience=audience,
+        row=row, old=None, audience=audience, owners=(author,),
     )  # fmt: skip
 
 
@@ -104,10 +106,10 @@ def test_admit_drops_changes_the_snapshot_sees_and_keeps_those_in_flight_at_it()
     assert s.admit(article(4, tick=1, txid=110))
 
 
-def test_positions_are_exact_with_one_group_and_the_ticks_start_with_two():
+def test_a_resume_is_exact_with_one_group_and_starts_the_tick_again_with_two():
     single, mixed = sub(), sub("posts", ME)
-    assert str(single.position_of(article(7, tick=3))) == "3:7"
-    assert str(mixed.position_of(post(7, OTHER, tick=3))) == "3:0"
+    assert str(single.resume_from(Position(3, 7))) == "3:7"
+    assert str(mixed.resume_from(Position(3, 7))) == "3:0"
 
 
 def test_a_re_read_starts_at_the_floor_or_at_the_start_of_the_newest_tick_delivered():
