@@ -50,7 +50,6 @@ class Doorbell:
         self.stopping = stopping
         self.asleep = False
         self._request: asyncio.Task[Any] | None = None  # falling asleep: the gate's lock request
-        self._waking: asyncio.Task[Any] | None = None  # the gate letting go, not awaited by the read
 
     @classmethod
     async def open(
@@ -63,20 +62,16 @@ class Doorbell:
 
     async def close(self) -> None:
         """Let go of the lock (with the gate): writers stop ringing."""
-        for task in (self._request, self._waking):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await task
+        if self._request is not None:
+            self._request.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._request
         await self.gate.close()
 
     async def wait(self, found: bool) -> None:
         """Called after a read that caught up (`found`: it found changes); returns when the
         next read is due: at once, on a ring, when the gate is granted the lock, or after the poll
         interval (a lost ring only delays)."""
-        if self._waking is not None:
-            await self._waking  # surfaces a failed gate; the lock is free before it is asked for
-            self._waking = None
         if self.asleep:
             await self._sleep()
         elif self._request is None and found:
@@ -98,8 +93,8 @@ class Doorbell:
             await self._first(gate_lost)
         finally:
             await _cancelled(gate_lost)
+        await self.gate.execute(query("doorbell_wake"))
         self.asleep = False
-        self._waking = asyncio.create_task(self.gate.execute(query("doorbell_wake")))
         await self._drain()
 
     async def _first(self, task: asyncio.Task[Any]) -> bool:
