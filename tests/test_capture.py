@@ -136,7 +136,7 @@ def test_track_rejects_unknown_excluded_columns(fresh_db):
         conn.execute("SELECT cdc.track('public.article', '{no_such}')")
 
 
-def test_a_writer_rings_only_while_the_relay_sleeps(fresh_db):
+def test_a_writer_rings_only_while_the_relay_sleeps(fresh_db: str) -> None:
     with doorbell(fresh_db) as bell:  # holds the doorbell lock, as a sleeping relay
         psql(fresh_db, "INSERT INTO article (title) VALUES ('while asleep')")
         assert bell.rings_until_now() == 1

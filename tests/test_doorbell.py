@@ -21,6 +21,7 @@ from channels.layers import InMemoryChannelLayer
 
 from cdc.relay import Relay
 
+Conn = psycopg.AsyncConnection[Any]
 HOUR = 3600.0  # the poll interval: no read in these tests may come from the timer
 TIMEOUT = 10.0
 GATE = "cdc_listen doorbell"  # the application_name of the relay's lock-holding connection
@@ -71,8 +72,11 @@ class Member:
         return titles
 
 
+Running = tuple[Relay, Hold, Member]
+
+
 @pytest.fixture
-async def relay(fresh_db: str) -> AsyncIterator[tuple[Relay, Hold, Member]]:
+async def relay(fresh_db: str) -> AsyncIterator[Running]:
     layer = InMemoryChannelLayer()
     channel = await layer.new_channel()
     await layer.group_add("cdc.articles", channel)
@@ -91,22 +95,22 @@ async def relay(fresh_db: str) -> AsyncIterator[tuple[Relay, Hold, Member]]:
 
 
 @asynccontextmanager
-async def writer(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+async def writer(dsn: str) -> AsyncIterator[Conn]:
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         yield conn
 
 
-async def insert(conn: psycopg.AsyncConnection[Any], title: str) -> None:
+async def insert(conn: Conn, title: str) -> None:
     """An article inserted in `conn`'s open transaction (committed by the caller)."""
     await conn.execute("INSERT INTO article (title) VALUES (%s)", (title,))
 
 
-async def doorbell_locks(aconn: psycopg.AsyncConnection[Any], pid: int) -> list[tuple[str, bool]]:
+async def doorbell_locks(aconn: Conn, pid: int) -> list[tuple[str, bool]]:
     cur = await aconn.execute(LOCKS, (pid,))
     return [(mode, granted) for mode, granted in await cur.fetchall()]
 
 
-async def gate_pids(aconn: psycopg.AsyncConnection[Any]) -> list[int]:
+async def gate_pids(aconn: Conn) -> list[int]:
     cur = await aconn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (GATE,))
     return [pid for (pid,) in await cur.fetchall()]
 
@@ -121,7 +125,7 @@ async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
         await asyncio.sleep(0.01)  # the polling interval of a question to pg_locks
 
 
-async def gate_is(aconn: psycopg.AsyncConnection[Any], state: list[tuple[str, bool]]) -> None:
+async def gate_is(aconn: Conn, state: list[tuple[str, bool]]) -> None:
     async def check() -> bool:
         return [await doorbell_locks(aconn, pid) for pid in await gate_pids(aconn)] == [state]
 
@@ -134,7 +138,7 @@ FREE: list[tuple[str, bool]] = []  # awake: writers skip the ring
 SKIPPED = [("ShareLock", True)]  # a writer that did not ring
 
 
-async def asleep(hold: Hold, aconn: psycopg.AsyncConnection[Any]) -> asyncio.Event:
+async def asleep(hold: Hold, aconn: Conn) -> asyncio.Event:
     """From the relay's start to its last read before sleeping: held there."""
     await hold.step()  # the first read found nothing: it asks for the lock, granted at once
     go = await hold.reached()
@@ -143,8 +147,8 @@ async def asleep(hold: Hold, aconn: psycopg.AsyncConnection[Any]) -> asyncio.Eve
 
 
 async def test_a_writer_that_skipped_the_ring_while_the_relay_read_is_read_before_it_sleeps(
-    relay, aconn, fresh_db
-):
+    relay: Running, aconn: Conn, fresh_db: str
+) -> None:
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as ringer, writer(fresh_db) as skipper:
@@ -166,7 +170,9 @@ async def test_a_writer_that_skipped_the_ring_while_the_relay_read_is_read_befor
     await gate_is(aconn, HELD)
 
 
-async def test_three_writers_committing_around_the_relay_falling_asleep(relay, aconn, fresh_db):
+async def test_three_writers_committing_around_the_relay_falling_asleep(
+    relay: Running, aconn: Conn, fresh_db: str
+) -> None:
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as first, writer(fresh_db) as second, writer(fresh_db) as third:
@@ -198,7 +204,9 @@ async def test_three_writers_committing_around_the_relay_falling_asleep(relay, a
     await gate_is(aconn, HELD)
 
 
-async def test_a_ring_while_the_relay_is_held_before_sleeping_wakes_it(relay, aconn, fresh_db):
+async def test_a_ring_while_the_relay_is_held_before_sleeping_wakes_it(
+    relay: Running, aconn: Conn, fresh_db: str
+) -> None:
     _, hold, member = relay
     go = await asleep(hold, aconn)  # it holds the lock, its last read done, not yet waiting
     async with writer(fresh_db) as late:
@@ -210,8 +218,8 @@ async def test_a_ring_while_the_relay_is_held_before_sleeping_wakes_it(relay, ac
 
 
 async def test_writers_that_skip_while_the_relay_lost_its_lock_are_read_by_the_next_session(
-    relay, aconn, fresh_db
-):
+    relay: Running, aconn: Conn, fresh_db: str
+) -> None:
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     [gate] = await gate_pids(aconn)
