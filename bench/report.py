@@ -221,7 +221,7 @@ def latency_plot(results: dict[str, Any]) -> Figure:
     for color, (layer_name, measured) in zip(
         ("tab:blue", "tab:orange"), results["layers"].items(), strict=False
     ):
-        steps = measured.get("latency", [])
+        steps = [s for s in measured.get("latency", []) if s.get("writers", 1) == 1]
         for key, style in styles.items():
             ax.plot([s["rate"] for s in steps], [s[key] for s in steps], style, marker="o", color=color,
                     label=f"{layer_name} {key.removesuffix('_ms')}")  # fmt: skip
@@ -353,7 +353,8 @@ def e2e_goal_rows(results: dict[str, Any]) -> list[list[object]]:
     rows: list[list[object]] = []
     for r in e2e.latency_rows(results):
         if r[-1]:  # the rate with a goal
-            rows.append([f"e2e {r[0]}: p50 / p99 at {r[1]}/s, 1 client (ms)", f"{r[3]} / {r[5]}", r[-1]])
+            label = f"e2e {r[0]}: p50 / p99 at {r[1]} changes/s, 1 client (ms)"
+            rows.append([label, f"{r[3]} / {r[5]}", r[-1]])
     for r in e2e.fanout_rows(results):
         if r[-1]:
             rows.append([f"e2e {r[0]}: deliveries/s at {r[1]} clients, p95 ≤ 200 ms", r[2], r[-1]])

@@ -10,10 +10,13 @@ lock on `cdc.doorbell_key()`) on a second connection of its own, the gate:
   and rings. A ring, or the poll timer, wakes the relay: the gate lets go and it reads.
 - awake: the trigger takes the lock shared, to the end of its transaction, and does not
   ring. The relay reads again as long as reads find changes.
-- falling asleep: after a read that found nothing, the gate asks for the lock. Postgres
-  grants it once every writer holding it shared has ended, and meanwhile makes new writers'
-  tries fail, so they ring. The relay reads on those rings while it waits; once the lock is
-  granted it reads once more, and sleeps.
+- falling asleep: after a read that found nothing, the gate tries the lock. Taken, no
+  writer that skipped the ring is still open: the relay reads once more, and sleeps. Not
+  taken, some are: the relay stays awake and reads again (after POLL_WHILE_OPEN), as
+  writers in flight commit in groups a flush apart. After LINGER of that, the gate asks
+  for the lock instead: Postgres grants it once every writer holding it shared has ended,
+  and meanwhile makes new writers' tries fail, so they ring; the relay reads on those rings
+  while it waits, and once the lock is granted it reads once more, and sleeps.
 
 So a writer that skipped the ring has ended before the relay's last read before sleeping:
 its change is read without the poll timer (docs/architecture.md, "The doorbell"). The lock
@@ -30,6 +33,12 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from cdc.sql import query
+
+# Awake, after a read that found nothing while writers that skipped the ring are open: the
+# pause before reading again, and how long to keep that up before asking for the lock
+# (a writer open longer, idle in its transaction say, makes the others ring meanwhile).
+POLL_WHILE_OPEN = 0.001
+LINGER = 0.02
 
 
 class Doorbell:
@@ -50,6 +59,7 @@ class Doorbell:
         self.stopping = stopping
         self.asleep = False
         self._request: asyncio.Task[Any] | None = None  # falling asleep: the gate's lock request
+        self._empty_since: float | None = None  # awake: when reads began to find nothing
 
     @classmethod
     async def open(
@@ -74,10 +84,28 @@ class Doorbell:
         interval (a lost ring only delays)."""
         if self.asleep:
             await self._sleep()
-        elif self._request is None and found:
+        elif self._request is not None:
+            await self._fall_asleep()
+        elif found:
+            self._empty_since = None
             await self._drain()  # the next read serves the rings that came meanwhile
         else:
+            await self._try_to_sleep()
+
+    async def _try_to_sleep(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._empty_since = self._empty_since or now
+        cur = await self.gate.execute(query("doorbell_try_sleep"))
+        if (await cur.fetchone()) == (True,):
+            self._empty_since = None
+            self.asleep = True  # the read that follows is the last before sleeping
+        elif now - self._empty_since < LINGER:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), POLL_WHILE_OPEN)
+        else:
+            self._empty_since = None
             await self._fall_asleep()
+        await self._drain()
 
     async def _fall_asleep(self) -> None:
         if self._request is None:

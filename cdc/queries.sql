@@ -47,6 +47,10 @@ ORDER BY e.id
 -- holding this lock shared, has ended; while it waits, writers ring.
 SELECT pg_advisory_lock(cdc.doorbell_key())
 
+-- name: doorbell_try_sleep
+-- The same, only if no such writer is open (cdc/doorbell.py).
+SELECT pg_try_advisory_lock(cdc.doorbell_key())
+
 -- name: doorbell_wake
 SELECT pg_advisory_unlock(cdc.doorbell_key())
 

@@ -160,13 +160,29 @@ async def test_a_writer_that_skipped_the_ring_while_the_relay_read_is_read_befor
 
         await insert(skipper, "skipped")  # the relay is awake: no ring, the lock shared instead
         assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
-        go.set()  # it read something: it reads again, finds nothing, and asks for the lock
-        await hold.step()
-        await gate_is(aconn, ASKED)  # and waits for the writer that skipped
-
-        hold.engaged = False
+        hold.release(go)  # it reads again, finds nothing for a while, and asks for the lock
+        await gate_is(aconn, ASKED)  # which waits for the writer that skipped
         await skipper.commit()
         assert await member.titles(1) == ["skipped"]  # read on the grant, not by the timer
+    await gate_is(aconn, HELD)
+
+
+async def test_a_writer_that_skipped_and_committed_before_the_relay_took_the_lock_is_read_last(
+    relay: Running, aconn: Conn, fresh_db: str
+) -> None:
+    _, hold, member = relay
+    (await asleep(hold, aconn)).set()
+    async with writer(fresh_db) as ringer, writer(fresh_db) as skipper:
+        await insert(ringer, "rang")
+        await ringer.commit()
+        go = await hold.reached()  # held after reading "rang"
+        await insert(skipper, "skipped")
+        assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
+        go.set()
+        go = await hold.reached()  # held after a read that found nothing: the skipper is open
+        await skipper.commit()
+        hold.release(go)  # the lock is free now: it takes it, reads once more, and sleeps
+        assert await member.titles(2) == ["rang", "skipped"]
     await gate_is(aconn, HELD)
 
 
@@ -184,9 +200,7 @@ async def test_three_writers_committing_around_the_relay_falling_asleep(
         for skipper in (second, third):
             assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
         await second.commit()
-        go.set()
-        await hold.step()  # read "second", then read nothing: held before asking for the lock
-        hold.release(await hold.reached())
+        hold.release(go)  # it reads "second", then nothing for a while, and asks for the lock
         await gate_is(aconn, ASKED)
 
         async with writer(fresh_db) as fourth:  # asks while the relay waits for the lock: rings
