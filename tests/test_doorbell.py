@@ -39,10 +39,12 @@ class Hold:
     def __init__(self) -> None:
         self.engaged = True
         self._held: asyncio.Queue[asyncio.Event] = asyncio.Queue()
+        self._all: list[asyncio.Event] = []
 
     async def here(self) -> None:
         if self.engaged:
             go = asyncio.Event()
+            self._all.append(go)
             await self._held.put(go)
             await go.wait()
 
@@ -56,6 +58,11 @@ class Hold:
     def release(self, go: asyncio.Event) -> None:
         self.engaged = False
         go.set()
+
+    def release_all(self) -> None:
+        self.engaged = False
+        for go in self._all:
+            go.set()
 
 
 class Member:
@@ -87,10 +94,8 @@ async def relay(fresh_db: str) -> AsyncIterator[Running]:
     try:
         yield relay, hold, Member(layer, channel)
     finally:
-        hold.engaged = False
+        hold.release_all()
         relay.stop()
-        while not hold._held.empty():
-            hold._held.get_nowait().set()
         await asyncio.wait_for(task, TIMEOUT)
 
 
@@ -111,7 +116,10 @@ async def doorbell_locks(aconn: Conn, pid: int) -> list[tuple[str, bool]]:
 
 
 async def gate_pids(aconn: Conn) -> list[int]:
-    cur = await aconn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (GATE,))
+    cur = await aconn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
+        (GATE,),
+    )
     return [pid for (pid,) in await cur.fetchall()]
 
 
@@ -140,10 +148,24 @@ SKIPPED = [("ShareLock", True)]  # a writer that did not ring
 
 async def asleep(hold: Hold, aconn: Conn) -> asyncio.Event:
     """From the relay's start to its last read before sleeping: held there."""
-    await hold.step()  # the first read found nothing: it asks for the lock, granted at once
+    await hold.step()  # the first read found nothing: it takes the lock, free
     go = await hold.reached()
     await gate_is(aconn, HELD)
     return go
+
+
+async def wake(hold: Hold, ringer: Conn, title: str) -> asyncio.Event:
+    """`ringer` writes while the relay sleeps, and rings: the relay wakes, lets go of the
+    lock, reads, and is held after that read."""
+    await insert(ringer, title)
+    await ringer.commit()
+    return await hold.reached()
+
+
+async def skip(aconn: Conn, skipper: Conn, title: str) -> None:
+    """`skipper` writes while the relay is awake: it takes the lock shared, and does not ring."""
+    await insert(skipper, title)
+    assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
 
 
 async def test_a_writer_that_skipped_the_ring_while_the_relay_read_is_read_before_it_sleeps(
@@ -152,14 +174,11 @@ async def test_a_writer_that_skipped_the_ring_while_the_relay_read_is_read_befor
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as ringer, writer(fresh_db) as skipper:
-        await insert(ringer, "rang")
-        await ringer.commit()  # the relay wakes, lets go of the lock and reads
-        go = await hold.reached()  # between that read and its wait
+        go = await wake(hold, ringer, "rang")  # held between that read and its wait
         await gate_is(aconn, FREE)
         assert await member.titles(1) == ["rang"]
 
-        await insert(skipper, "skipped")  # the relay is awake: no ring, the lock shared instead
-        assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
+        await skip(aconn, skipper, "skipped")
         hold.release(go)  # it reads again, finds nothing for a while, and asks for the lock
         await gate_is(aconn, ASKED)  # which waits for the writer that skipped
         await skipper.commit()
@@ -173,11 +192,8 @@ async def test_a_writer_that_skipped_and_committed_before_the_relay_took_the_loc
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as ringer, writer(fresh_db) as skipper:
-        await insert(ringer, "rang")
-        await ringer.commit()
-        go = await hold.reached()  # held after reading "rang"
-        await insert(skipper, "skipped")
-        assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
+        go = await wake(hold, ringer, "rang")
+        await skip(aconn, skipper, "skipped")
         go.set()
         go = await hold.reached()  # held after a read that found nothing: the skipper is open
         await skipper.commit()
@@ -192,13 +208,9 @@ async def test_three_writers_committing_around_the_relay_falling_asleep(
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as first, writer(fresh_db) as second, writer(fresh_db) as third:
-        await insert(first, "first rang")
-        await first.commit()
-        go = await hold.reached()  # held between the read of "first rang" and its wait
-        await insert(second, "second skipped, committed while the relay was held")
-        await insert(third, "third skipped, committed last")
-        for skipper in (second, third):
-            assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
+        go = await wake(hold, first, "first rang")
+        await skip(aconn, second, "second skipped, committed while the relay was held")
+        await skip(aconn, third, "third skipped, committed last")
         await second.commit()
         hold.release(go)  # it reads "second", then nothing for a while, and asks for the lock
         await gate_is(aconn, ASKED)
@@ -244,8 +256,7 @@ async def test_writers_that_skip_while_the_relay_lost_its_lock_are_read_by_the_n
 
     await until(gone, "the relay's doorbell connection ended")
     async with writer(fresh_db) as skipper:
-        await insert(skipper, "written while the relay had no lock")
-        assert await doorbell_locks(aconn, skipper.info.backend_pid) == SKIPPED
+        await skip(aconn, skipper, "written while the relay had no lock")
         go = await hold.reached()  # the relay reconnected: its first read, without the change
         hold.release(go)
         await gate_is(aconn, ASKED)
