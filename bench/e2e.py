@@ -17,12 +17,14 @@ processes); a change that never arrives counts as infinitely late.
     .venv/bin/python -m bench.e2e [--layer postgres|redis|both] [--seconds 10] [--step-seconds 3]
         [--clients 1,100,1000] [--processes 2] [--start 2000] [--only latency|fanout]
 
-Prints Markdown tables and writes bench/results/e2e.json.
+Prints Markdown tables and writes bench/results/e2e.json; with --only, the other part is
+kept from the file's last run, with the command and machine of that run (`kept`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import sys
@@ -34,7 +36,7 @@ from multiprocessing.pool import Pool
 from typing import Any
 
 from bench.capture import percentile
-from bench.common import machine_facts, markdown_table, write_results
+from bench.common import RESULTS_DIR, machine_facts, markdown_table, write_results
 from bench.e2e_clients import Clients, Harvest, clients
 from bench.e2e_system import (
     CpuMeter,
@@ -390,6 +392,21 @@ def measure_layer(dsn: str, layer: str, args: argparse.Namespace) -> dict[str, A
     return measured
 
 
+def keep_other_part(results: dict[str, Any], part: str) -> None:
+    """`part` of each layer from the last e2e.json, noting which run measured it."""
+    path = RESULTS_DIR / "e2e.json"
+    if not path.exists():
+        return
+    last = json.loads(path.read_text())
+    kept = {k: v for k, v in last["results"].get("kept", {}).items() if k == part}
+    for name, measured in results["layers"].items():
+        if old := last["results"]["layers"].get(name, {}).get(part):
+            measured[part] = old
+            kept.setdefault(part, {"command": last["results"].get("command"), "machine": last["machine"]})
+    if kept:
+        results["kept"] = kept
+
+
 def main() -> None:
     args = parse_args()
     with migrated_database(args.database_url, "bench_e2e") as dsn:
@@ -400,6 +417,8 @@ def main() -> None:
             "settings": {k: v for k, v in vars(args).items() if k != "database_url"},
             "layers": {layer: measure_layer(dsn, layer, args) for layer in layers(args.layer)},
         }
+    if args.only:
+        keep_other_part(results, "fanout" if args.only == "latency" else "latency")
     print(tables(results))
     print(f"\nwritten: {write_results('e2e', machine, results)}")
 

@@ -182,9 +182,14 @@ def e2e_section(doc: Result, command: str) -> list[str]:
         plots.append(image(latency_plot(results), "e2e-latency", "latency percentiles against changes/s"))
     if any(m.get("fanout") for m in results["layers"].values()):
         plots.append(image(fanout_plot(results), "e2e-fanout", "deliveries/s against clients per layer"))
+    kept = [
+        f"The {part} part: {provenance(run['command'], run['machine'])}"
+        for part, run in results.get("kept", {}).items()
+    ]
     return [
         "## End to end: COMMIT to websocket client",
         provenance(results.get("command", command), doc["machine"]),
+        *kept,
         e2e.tables(results),
         *plots,
         E2E_NOTES.rstrip(),
