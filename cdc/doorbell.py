@@ -60,6 +60,7 @@ class Doorbell:
         self.asleep = False
         self._request: asyncio.Task[Any] | None = None  # falling asleep: the gate's lock request
         self._empty_since: float | None = None  # awake: when reads began to find nothing
+        self._waking: asyncio.Task[Any] | None = None  # the gate letting go, beside the read
 
     @classmethod
     async def open(
@@ -72,16 +73,20 @@ class Doorbell:
 
     async def close(self) -> None:
         """Let go of the lock (with the gate): writers stop ringing."""
-        if self._request is not None:
-            self._request.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._request
+        for task in (self._request, self._waking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await task
         await self.gate.close()
 
     async def wait(self, found: bool) -> None:
         """Called after a read that caught up (`found`: it found changes); returns when the
         next read is due: at once, on a ring, when the gate is granted the lock, or after the poll
         interval (a lost ring only delays)."""
+        if self._waking is not None:  # done by now, as a rule; raises if the gate failed
+            waking, self._waking = self._waking, None
+            await waking
         if self.asleep:
             await self._sleep()
         elif self._request is not None:
@@ -121,7 +126,9 @@ class Doorbell:
             await self._first(gate_lost)
         finally:
             await _cancelled(gate_lost)
-        await self.gate.execute(query("doorbell_wake"))
+        # Letting go need not come before the read (writers ring meanwhile, which is only
+        # wasted), so it runs beside it, off the path from a commit to its reader.
+        self._waking = asyncio.create_task(self.gate.execute(query("doorbell_wake")))
         self.asleep = False
         await self._drain()
 

@@ -154,12 +154,14 @@ async def asleep(hold: Hold, aconn: Conn) -> asyncio.Event:
     return go
 
 
-async def wake(hold: Hold, ringer: Conn, title: str) -> asyncio.Event:
+async def wake(hold: Hold, aconn: Conn, ringer: Conn, title: str) -> asyncio.Event:
     """`ringer` writes while the relay sleeps, and rings: the relay wakes, lets go of the
     lock, reads, and is held after that read."""
     await insert(ringer, title)
     await ringer.commit()
-    return await hold.reached()
+    go = await hold.reached()
+    await gate_is(aconn, FREE)
+    return go
 
 
 async def skip(aconn: Conn, skipper: Conn, title: str) -> None:
@@ -174,7 +176,7 @@ async def test_a_writer_that_skipped_the_ring_while_the_relay_read_is_read_befor
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as ringer, writer(fresh_db) as skipper:
-        go = await wake(hold, ringer, "rang")  # held between that read and its wait
+        go = await wake(hold, aconn, ringer, "rang")  # held between that read and its wait
         await gate_is(aconn, FREE)
         assert await member.titles(1) == ["rang"]
 
@@ -192,7 +194,7 @@ async def test_a_writer_that_skipped_and_committed_before_the_relay_took_the_loc
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as ringer, writer(fresh_db) as skipper:
-        go = await wake(hold, ringer, "rang")
+        go = await wake(hold, aconn, ringer, "rang")
         await skip(aconn, skipper, "skipped")
         go.set()
         go = await hold.reached()  # held after a read that found nothing: the skipper is open
@@ -208,7 +210,7 @@ async def test_three_writers_committing_around_the_relay_falling_asleep(
     _, hold, member = relay
     (await asleep(hold, aconn)).set()
     async with writer(fresh_db) as first, writer(fresh_db) as second, writer(fresh_db) as third:
-        go = await wake(hold, first, "first rang")
+        go = await wake(hold, aconn, first, "first rang")
         await skip(aconn, second, "second skipped, committed while the relay was held")
         await skip(aconn, third, "third skipped, committed last")
         await second.commit()
