@@ -5,7 +5,7 @@ tests/wsclient.py's real_socket opens them, and notes the key (the title) of eve
 and the `time.monotonic()` it arrived. The orchestrating process drives them through a pipe:
 
     ("expect", first, count)  a step writes keys first .. first+count-1: say ("done",) once
-                              every open connection has the last one (or has closed)
+                              every open connection has all of them (or has closed)
     ("harvest",)              answer ("harvest", Harvest) with what arrived since the last one
     ("stop",)                 close every connection and exit
 """
@@ -64,7 +64,9 @@ class Generator:
         self.harvest = Harvest(in_window=[0] * count)
         self.last_key = [0] * count
         self.window = range(0)
-        self.waiting = 0  # open connections that have not yet received the window's last key
+        # Open connections that have not yet received every key of the window (counted, not
+        # the last key: concurrent writers commit, and so deliver, out of key order).
+        self.waiting = 0
         self.open = 0
         self.closing = False
         self.readers: list[asyncio.Task[None]] = []  # held: the loop keeps only weak references
@@ -117,7 +119,7 @@ class Generator:
             return
         self.harvest.disconnects += 1
         self.harvest.close_codes[ws.close_code] += 1
-        if self.window and self.last_key[index] < self.window[-1]:
+        if self.window and self.harvest.in_window[index] < len(self.window):
             self._one_less_waiting()  # it never will: the step need not wait for it
 
     def _one_less_waiting(self) -> None:
@@ -140,7 +142,7 @@ class Generator:
         self.last_key[index] = key
         if key in self.window:
             harvest.in_window[index] += 1
-            if key == self.window[-1]:
+            if harvest.in_window[index] == len(self.window):
                 self._one_less_waiting()
 
 
