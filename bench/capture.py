@@ -1,10 +1,12 @@
 """What capture costs a writer: insert throughput into the same table with and without it.
 
-In a scratch database (migrations_sql/0001 applied), two tables of the article shape, one
-plain and one under `cdc.track()`. Each is measured with single-row autocommit INSERTs of
-a ~300-byte row from 1 and from 8 writer processes (own connection each, a warm-up, then a
-fixed time), and with one 10,000-row INSERT ... SELECT. Every run starts from empty tables
-after a CHECKPOINT, and a connection LISTENs on the doorbell throughout, as cdc_listen would.
+In a scratch database (migrations_sql/0001 and 0005 applied), two tables of the article
+shape, one plain and one under `cdc.track()`. Each is measured with single-row autocommit
+INSERTs of a ~300-byte row from 1 and from 8 writer processes (own connection each, a
+warm-up, then a fixed time), and with one 10,000-row INSERT ... SELECT. Every run starts
+from empty tables after a CHECKPOINT, and the relay's reading side runs throughout as
+cdc_listen's leader does: it reads the log in commit order (cdc/log.py) and waits between
+reads on the doorbell (cdc/doorbell.py), so writers ring exactly when they would for it.
 Plain and captured runs alternate; rates are medians over rounds, and the cost is the median
 of each round's ratio (captured time per insert / plain's).
 
@@ -18,6 +20,7 @@ the cost goes. Results: a Markdown table on stdout, bench/results/capture.json (
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing as mp
 import statistics
 import threading
@@ -29,16 +32,20 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 
 from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
+from cdc.doorbell import Doorbell
+from cdc.log import current_cursor, read_batch
 
 HERE = Path(__file__).resolve().parent
-CDC_SCHEMA = HERE.parent / "migrations_sql" / "0001_cdc_schema.sql"
-DOORBELL_CHANNEL = "cdc"  # settings.CDC_CHANNEL (no Django here)
+# The change log and the capture trigger, as migrated (0005 is the trigger's doorbell).
+CDC_SCHEMA = [HERE.parent / "migrations_sql" / f for f in ("0001_cdc_schema.sql", "0005_doorbell_lock.sql")]
+DOORBELL_CHANNEL = "cdc"  # settings.CDC_CHANNEL (no Django settings here)
+POLL_INTERVAL = 1.0  # settings.CDC_POLL_INTERVAL's default
 
-# The issue's goal: what capture may cost, as a multiple of the plain insert's time.
-GOALS = {1: 1.3, 8: 1.5}
+# The issues' goals: what capture may cost, as a multiple of the plain insert's time.
+GOALS = {1: 1.3, 8: 1.3}
 WRITERS = (1, 8)
 BULK_ROWS = 10_000
 BULK_RUNS = 5
@@ -47,12 +54,13 @@ WARMUP_SECONDS = 1.0
 # Measured table (article_<name>) -> how it captures.
 TABLES = {
     "plain": "no capture",
-    "captured": "cdc.track(): the shipped row trigger, change log + doorbell",
+    "captured": "cdc.track(): the shipped row trigger, change log + doorbell rung while the relay sleeps",
 }
 VARIANTS = {
-    "no_doorbell": "shipped trigger without pg_notify (change log only)",
+    "ring_always": "the trigger before migration 0005: change log + doorbell rung by every writer",
+    "no_doorbell": "shipped trigger without its doorbell (change log only)",
     "doorbell_only": "row trigger that only calls pg_notify (no change log)",
-    "statement_doorbell": "shipped trigger without pg_notify + a statement-level pg_notify",
+    "statement_doorbell": "no_doorbell + a statement-level pg_notify",
     "one_ringer": "statement_doorbell, rung only if pg_try_advisory_xact_lock() succeeds",
     "statement_capture": "statement-level trigger: one INSERT ... SELECT from the transition table",
 }
@@ -138,27 +146,39 @@ def reset(admin: psycopg.Connection, table: str) -> None:
 
 
 @contextmanager
-def listening(dsn: str) -> Iterator[None]:
-    """A connection that LISTENs on the doorbell and drains it, as cdc_listen would."""
-    ready, stop = threading.Event(), threading.Event()
-
-    def drain() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(DOORBELL_CHANNEL)))
-            ready.set()
-            while not stop.is_set():
-                for _ in conn.notifies(timeout=0.2):
-                    pass
-
-    thread = threading.Thread(target=drain, name="doorbell-listener", daemon=True)
+def relaying(dsn: str) -> Iterator[None]:
+    """The relay's reading side, in a thread of its own, from now until the block ends."""
+    ready, loop = threading.Event(), asyncio.new_event_loop()
+    stopping = asyncio.Event()
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(follow(dsn, ready, stopping),), name="relay", daemon=True
+    )
     thread.start()
     if not ready.wait(timeout=30):
-        raise RuntimeError("the doorbell listener did not connect")
+        raise RuntimeError("the relay did not connect")
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=10)
+        loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout=30)
+        loop.close()
+
+
+async def follow(dsn: str, ready: threading.Event, stopping: asyncio.Event) -> None:
+    """Read every change in commit order as Relay._lead does, without storing or handing on."""
+    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(DOORBELL_CHANNEL)))
+        cursor = await current_cursor(conn)
+        doorbell = await Doorbell.open(dsn, conn, POLL_INTERVAL, stopping)
+        ready.set()
+        try:
+            while not stopping.is_set():
+                batch = await read_batch(conn, cursor)
+                cursor = batch.next_cursor()
+                if batch.complete and batch.cursor.until is None:
+                    await doorbell.wait(found=bool(batch.changes))
+        finally:
+            await doorbell.close()
 
 
 def measure(dsn: str, tables: list[str], seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
@@ -167,7 +187,7 @@ def measure(dsn: str, tables: list[str], seconds: float, rounds: int) -> dict[st
     machine then moves both sides of a ratio together."""
     runs: dict[str, dict[int, list[InsertRun]]] = {t: {w: [] for w in WRITERS} for t in tables}
     bulk: dict[str, list[float]] = {t: [] for t in tables}
-    with psycopg.connect(dsn, autocommit=True) as admin, listening(dsn):
+    with psycopg.connect(dsn, autocommit=True) as admin, relaying(dsn):
         for round_no in range(1, rounds + 1):
             for writers in WRITERS:
                 for table in tables:
@@ -259,7 +279,8 @@ def detail_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
 
 def prepare(dsn: str, variants: bool) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(CDC_SCHEMA.read_text())
+        for path in CDC_SCHEMA:
+            conn.execute(path.read_text())
         conn.execute((HERE / "capture.sql").read_text())
         if variants:
             conn.execute((HERE / "capture_variants.sql").read_text())

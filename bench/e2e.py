@@ -7,7 +7,8 @@ every client subscribed to `articles`. Latency is the time from the writer's COM
 returning to a client receiving the change, per change and client (CLOCK_MONOTONIC in both
 processes); a change that never arrives counts as infinitely late.
 
-- latency: 1 client, 10, 100 and 1,000 changes/s (goal at 100/s: p50 <= 5 ms, p99 <= 20 ms);
+- latency: 1 client, 10, 100 and 1,000 changes/s from one writer, and 100 changes/s from
+  each of 8 writers at once (goal at 100/s a writer: p50 <= 5 ms, p99 <= 20 ms);
 - fan-out: 1, 100 and 1,000 clients; changes/s doubles each step until p95 passes 200 ms or
   a client misses a change, gets an error or is disconnected; the figure is deliveries/s
   (changes/s x clients served) at the last step within 200 ms (goal at 1,000 clients:
@@ -18,12 +19,14 @@ processes); a change that never arrives counts as infinitely late.
     .venv/bin/python -m bench.e2e [--layer postgres|redis|both] [--seconds 10] [--step-seconds 3]
         [--clients 1,100,1000] [--processes 2] [--start 2000] [--only latency|fanout]
 
-Prints Markdown tables and writes bench/results/e2e.json.
+Prints Markdown tables and writes bench/results/e2e.json; with --only, the other part is
+kept from the file's last run, with the command and machine of that run (`kept`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import sys
@@ -35,7 +38,7 @@ from multiprocessing.pool import Pool
 from typing import Any
 
 from bench.capture import percentile
-from bench.common import machine_facts, markdown_table, write_results
+from bench.common import RESULTS_DIR, machine_facts, markdown_table, write_results
 from bench.e2e_clients import Clients, Harvest, clients
 from bench.e2e_system import (
     CpuMeter,
@@ -49,7 +52,10 @@ from bench.e2e_system import (
 )
 from tests.live_servers import LiveSystem
 
-LATENCY_RATES = (10, 100, 1000)
+# Latency steps: (writers, changes/s each). Concurrent writers are where the doorbell differs
+# (cdc/doorbell.py): several of them commit while the relay reads.
+LATENCY_STEPS = ((1, 10), (1, 100), (1, 1000), (8, 100))
+WRITERS = max(writers for writers, _ in LATENCY_STEPS)
 GOAL_RATE, GOAL_P50_MS, GOAL_P99_MS = 100, 5.0, 20.0
 FANOUT_CLIENTS = (1, 100, 1000)
 FANOUT_P95_MS = 200.0
@@ -90,30 +96,48 @@ class Rig:
         seconds: float,
         max_commits: float = FANOUT_COMMITS,
         drain: float = DRAIN_SECONDS,
+        writers: int = 1,
     ) -> dict[str, Any]:
-        """Write at `rate` for `seconds`, give the clients `drain` seconds more to receive the
-        last change, and summarise."""
-        first, rows = self.next_key, rows_for(rate, seconds)
+        """Write at `rate` for `seconds` from each of `writers` processes, give the clients
+        `drain` seconds more to receive the last change, and summarise."""
+        first, rows = self.next_key, writers * rows_for(rate, seconds)
         self.next_key += rows
         pool.expect(first, rows)
         log_start = len(self.web_lines)
         meter = CpuMeter(
             {"daphne": [self.web_pid], "cdc_listen": [self.system.listener.popen.pid], "clients": pool.pids}
         )
-        written: Written = self.writer.apply(write_paced, (self.dsn, first, rate, seconds, max_commits))
+        written = self.write(first, rate, seconds, max_commits, writers)
         cpu = {**meter.percent(), "writer": round(100 * written.cpu_seconds / written.seconds, 1)}
         drained = pool.wait_done(drain)
         drain_s = time.monotonic() - written.commits[-1] if drained else None
         spent = meter.seconds()  # from the step's start to its last change's arrival
         harvest = pool.harvest()
-        result = step_result(pool.total, first, written, harvest, cpu, self.logged(log_start))
+        result = step_result(pool.total, first, written, harvest, cpu, self.logged(log_start), writers)
         return {
             **result,
+            "writers": writers,
             "cpu_us_per_delivery": per_delivery(spent, result["delivered"]),
             "acks_refused": harvest.acks_refused,  # a server that does not know acks
             "close_codes": {str(code): n for code, n in harvest.close_codes.items()},
             "drain_s": drain_s and round(drain_s, 2),  # last commit to the last client's last change
         }
+
+    def write(self, first: int, rate: float, seconds: float, max_commits: float, writers: int) -> Written:
+        """`writers` writer processes at once, each its own range of keys; as one writer."""
+        each = rows_for(rate, seconds)
+        jobs = [
+            self.writer.apply_async(write_paced, (self.dsn, first + i * each, rate, seconds, max_commits))
+            for i in range(writers)
+        ]
+        parts: list[Written] = [job.get() for job in jobs]
+        return Written(
+            started=min(p.started for p in parts),
+            commits=[c for p in parts for c in p.commits],
+            rows_per_commit=parts[0].rows_per_commit,
+            cpu_seconds=sum(p.cpu_seconds for p in parts),
+            rate=rate * writers,
+        )
 
     def logged(self, start: int) -> dict[str, int]:
         """How often daphne logged each of LOGGED since line `start`."""
@@ -131,7 +155,7 @@ class Rig:
 
 @contextmanager
 def rig(dsn: str, layer: str) -> Iterator[Rig]:
-    with live(dsn, layer) as system, mp.get_context("spawn").Pool(1) as writer:
+    with live(dsn, layer) as system, mp.get_context("spawn").Pool(WRITERS) as writer:
         yield Rig(dsn, system, writer)
 
 
@@ -154,6 +178,7 @@ def step_result(
     harvest: Harvest,
     cpu: dict[str, float],
     logged: dict[str, int],
+    writers: int = 1,
 ) -> dict[str, Any]:
     lat = latencies_ms(harvest, first, written.commits)
     rows = len(written.commits)
@@ -173,7 +198,8 @@ def step_result(
         "max_ms": _ms(ranked[-1]) if ranked else None,
         "errors": harvest.errors,
         "disconnects": harvest.disconnects,
-        "disorder": harvest.disorder,
+        # Keys arrive in commit order: out of key order only with one writer is that wrong.
+        "disorder": harvest.disorder if writers == 1 else None,
         **logged,
         "cpu_percent": cpu,
     }
@@ -192,7 +218,7 @@ def limit(step: dict[str, Any]) -> str | None:
         (step["errors"] > 0, "error frames"),
         (step["disconnects"] > 0, "disconnects"),
         (step["missed"] > 0, "clients fell behind (changes missing after the drain)"),
-        (step["disorder"] > 0, "repeated or reordered changes"),
+        ((step["disorder"] or 0) > 0, "repeated or reordered changes"),
         (p95 is None or p95 > FANOUT_P95_MS, f"p95 > {FANOUT_P95_MS:g} ms"),
     ]
     return next((why for failed, why in reasons if failed), None)
@@ -202,7 +228,10 @@ def latency(rig: Rig, seconds: float, processes: int) -> list[dict[str, Any]]:
     port = rig.system.port
     with clients(port, 1, processes) as pool:
         rig.warm_up(pool)
-        return [progress(rig.step(pool, rate, seconds, LATENCY_COMMITS)) for rate in LATENCY_RATES]
+        return [
+            progress(rig.step(pool, rate, seconds, LATENCY_COMMITS, writers=writers))
+            for writers, rate in LATENCY_STEPS
+        ]
 
 
 def fan_out(rig: Rig, clients_n: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -250,7 +279,7 @@ def latency_rows(results: dict[str, Any]) -> list[list[object]]:
     for layer, measured in results["layers"].items():
         for s in measured.get("latency", []):
             goal = ""
-            if s["rate"] == GOAL_RATE:
+            if s["rate"] / s.get("writers", 1) == GOAL_RATE:
                 met = _le(s["p50_ms"], GOAL_P50_MS) and _le(s["p99_ms"], GOAL_P99_MS)
                 goal = f"p50 ≤ {GOAL_P50_MS:g}, p99 ≤ {GOAL_P99_MS:g} ({'met' if met else 'missed'})"
             cells = [s["p50_ms"], s["p95_ms"], s["p99_ms"], s["max_ms"]]
@@ -341,8 +370,11 @@ def tables(results: dict[str, Any]) -> str:
 
 
 def _rate(step: dict[str, Any]) -> str:
-    """Changes/s asked for, with what a writer that fell short managed, and rows per commit."""
+    """Changes/s asked for (and from how many writers), with what a writer that fell short
+    managed, and rows per commit."""
     text = f"{step['rate']:g}"
+    if (writers := step.get("writers", 1)) > 1:
+        text += f" ({writers} writers x {step['rate'] / writers:g})"
     if step["writer_bound"]:
         text += f" (writer: {step['changes_per_s']:g})"
     if step["rows_per_commit"] > 1:
@@ -394,6 +426,21 @@ def measure_layer(dsn: str, layer: str, args: argparse.Namespace) -> dict[str, A
     return measured
 
 
+def keep_other_part(results: dict[str, Any], part: str) -> None:
+    """`part` of each layer from the last e2e.json, noting which run measured it."""
+    path = RESULTS_DIR / "e2e.json"
+    if not path.exists():
+        return
+    last = json.loads(path.read_text())
+    kept = {k: v for k, v in last["results"].get("kept", {}).items() if k == part}
+    for name, measured in results["layers"].items():
+        if old := last["results"]["layers"].get(name, {}).get(part):
+            measured[part] = old
+            kept.setdefault(part, {"command": last["results"].get("command"), "machine": last["machine"]})
+    if kept:
+        results["kept"] = kept
+
+
 def main() -> None:
     args = parse_args()
     with migrated_database(args.database_url, "bench_e2e") as dsn:
@@ -404,6 +451,8 @@ def main() -> None:
             "settings": {k: v for k, v in vars(args).items() if k != "database_url"},
             "layers": {layer: measure_layer(dsn, layer, args) for layer in layers(args.layer)},
         }
+    if args.only:
+        keep_other_part(results, "fanout" if args.only == "latency" else "latency")
     print(tables(results))
     print(f"\nwritten: {write_results('e2e', machine, results)}")
 

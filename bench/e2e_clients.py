@@ -14,7 +14,7 @@ answers are counted apart (Harvest.acks_refused) and that connection stops ackin
 The orchestrating process drives the generators through a pipe:
 
     ("expect", first, count)  a step writes keys first .. first+count-1: say ("done",) once
-                              every open connection has the last one (or has closed)
+                              every open connection has all of them (or has closed)
     ("harvest",)              answer ("harvest", Harvest) with what arrived since the last one
     ("stop",)                 close every connection and exit
 """
@@ -117,7 +117,9 @@ class Generator:
         self.control = control
         self.harvest = Harvest(in_window=[0] * count)
         self.window = range(0)
-        self.waiting = 0  # open connections that have not yet received the window's last key
+        # Open connections that have not yet received every key of the window (counted, not
+        # the last key: concurrent writers commit, and so deliver, out of key order).
+        self.waiting = 0
         self.open = 0  # subscribed and not lost
         self.started = 0
         self.links: dict[int, Link] = {}  # by file descriptor
@@ -229,7 +231,7 @@ class Generator:
         link.last_key = key
         if key in self.window:
             harvest.in_window[link.index] += 1
-            if key == self.window[-1]:
+            if harvest.in_window[link.index] == len(self.window):
                 self._one_less_waiting()
 
     def _other(self, link: Link, message: dict[str, Any]) -> None:
@@ -262,7 +264,7 @@ class Generator:
         self.open -= 1
         self.harvest.disconnects += 1
         self.harvest.close_codes[code] += 1
-        if self.window and link.last_key < self.window[-1]:
+        if self.window and self.harvest.in_window[link.index] < len(self.window):
             self._one_less_waiting()  # it never will: the step need not wait for it
 
     def _one_less_waiting(self) -> None:

@@ -182,9 +182,14 @@ def e2e_section(doc: Result, command: str) -> list[str]:
         plots.append(image(latency_plot(results), "e2e-latency", "latency percentiles against changes/s"))
     if any(m.get("fanout") for m in results["layers"].values()):
         plots.append(image(fanout_plot(results), "e2e-fanout", "deliveries/s against clients per layer"))
+    kept = [
+        f"The {part} part: {provenance(run['command'], run['machine'])}"
+        for part, run in results.get("kept", {}).items()
+    ]
     return [
         "## End to end: COMMIT to websocket client",
         provenance(results.get("command", command), doc["machine"]),
+        *kept,
         e2e.tables(results),
         *plots,
         E2E_NOTES.rstrip(),
@@ -221,7 +226,7 @@ def latency_plot(results: dict[str, Any]) -> Figure:
     for color, (layer_name, measured) in zip(
         ("tab:blue", "tab:orange"), results["layers"].items(), strict=False
     ):
-        steps = measured.get("latency", [])
+        steps = [s for s in measured.get("latency", []) if s.get("writers", 1) == 1]
         for key, style in styles.items():
             ax.plot([s["rate"] for s in steps], [s[key] for s in steps], style, marker="o", color=color,
                     label=f"{layer_name} {key.removesuffix('_ms')}")  # fmt: skip
@@ -392,7 +397,8 @@ def e2e_goal_rows(results: dict[str, Any]) -> list[list[object]]:
     rows: list[list[object]] = []
     for r in e2e.latency_rows(results):
         if r[-1]:  # the rate with a goal
-            rows.append([f"e2e {r[0]}: p50 / p99 at {r[1]}/s, 1 client (ms)", f"{r[3]} / {r[5]}", r[-1]])
+            label = f"e2e {r[0]}: p50 / p99 at {r[1]} changes/s, 1 client (ms)"
+            rows.append([label, f"{r[3]} / {r[5]}", r[-1]])
     for r in e2e.fanout_rows(results):
         if r[-1]:
             rows.append([f"e2e {r[0]}: deliveries/s at {r[1]} clients, p95 ≤ 200 ms", r[2], r[-1]])

@@ -42,6 +42,18 @@ LEFT JOIN (
 ) ON true
 ORDER BY e.id
 
+-- name: doorbell_sleep
+-- The relay falls asleep (cdc/doorbell.py): granted once every writer that skipped the ring,
+-- holding this lock shared, has ended; while it waits, writers ring.
+SELECT pg_advisory_lock(cdc.doorbell_key())
+
+-- name: doorbell_try_sleep
+-- The same, only if no such writer is open (cdc/doorbell.py).
+SELECT pg_try_advisory_lock(cdc.doorbell_key())
+
+-- name: doorbell_wake
+SELECT pg_advisory_unlock(cdc.doorbell_key())
+
 -- name: capture_status
 SELECT table_name, excluded_columns, installed_hash, expected_hash, enabled
 FROM cdc.capture_status

@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from psycopg.types.json import set_json_loads
 
 from cdc import metrics, retention, ticks
 from cdc.backoff import Backoff
+from cdc.doorbell import Doorbell
 from cdc.log import Batch, read_batch
 from cdc.routing import StreamChange, routes
 from cdc.sql import query
@@ -83,6 +84,9 @@ class Relay:
         self._fault = os.environ.get("CDC_FAULT") or None
         if self._fault not in (None, *FAULT_STEPS):
             raise ValueError(f"CDC_FAULT must be one of {FAULT_STEPS}, not {self._fault!r}")
+        self._doorbell: Doorbell | None = None  # the leader's, for the session (cdc/doorbell.py)
+        # Tests set this to hold the leader after a read, before it waits (tests/test_doorbell.py).
+        self.before_wait: Callable[[], Awaitable[None]] | None = None
 
     def stop(self) -> None:
         """Finish the batch in hand, store the position, and return from `run`."""
@@ -124,6 +128,9 @@ class Relay:
                     await self._heartbeat(conn)
                     await self._pause(self.poll_interval)
         finally:
+            if self._doorbell is not None:
+                doorbell, self._doorbell = self._doorbell, None
+                await doorbell.close()
             if self._stopping.is_set() and not conn.closed:
                 await conn.execute(query("forget_listener"), {"name": self.name})
 
@@ -173,7 +180,7 @@ class Relay:
                 await self._housekeeping(conn)
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
             if batch.complete and batch.cursor.until is None:
-                await self._wait_for_doorbell(conn)
+                await self._wait_for_doorbell(conn, found=bool(batch.changes))
 
     async def _resend_unrelayed(self, conn: AsyncConnection[Any]) -> None:
         """Ticks stored by a leader that died before recording them as relayed."""
@@ -212,12 +219,14 @@ class Relay:
                 chunk = messages[start : start + CHANGES_PER_MESSAGE]
                 await self.layer.group_send(group, {"type": MESSAGE_TYPE, "changes": chunk})
 
-    async def _wait_for_doorbell(self, conn: AsyncConnection[Any]) -> None:
-        """Until a doorbell rings or the poll timer fires: a lost ring only delays."""
-        async for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
-            pass
-        async for _ in conn.notifies(timeout=0):  # several rings are one reason to read
-            pass
+    async def _wait_for_doorbell(self, conn: AsyncConnection[Any], found: bool) -> None:
+        """Until the next read is due (cdc/doorbell.py): at once while reads find changes,
+        else on a ring; the poll timer bounds every wait, so a lost ring only delays."""
+        if self.before_wait is not None:
+            await self.before_wait()
+        if self._doorbell is None:
+            self._doorbell = await Doorbell.open(self.conninfo, conn, self.poll_interval, self._stopping)
+        await self._doorbell.wait(found)
 
     async def _heartbeat(self, conn: AsyncConnection[Any]) -> None:
         if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY:

@@ -9,6 +9,7 @@ import textwrap
 import psycopg
 import pytest
 
+from cdc.sql import query
 from tests.pg import doorbell, events, psql
 
 ARTICLE_COLUMNS = {"id", "title", "body", "url", "source", "category", "published_at"}
@@ -133,6 +134,22 @@ def test_excluded_column_never_appears_in_the_log(fresh_db):
 def test_track_rejects_unknown_excluded_columns(fresh_db):
     with psycopg.connect(fresh_db) as conn, pytest.raises(psycopg.errors.RaiseException, match="no_such"):
         conn.execute("SELECT cdc.track('public.article', '{no_such}')")
+
+
+def test_a_writer_rings_only_while_the_relay_sleeps(fresh_db: str) -> None:
+    with doorbell(fresh_db) as bell:  # holds the doorbell lock, as a sleeping relay
+        psql(fresh_db, "INSERT INTO article (title) VALUES ('while asleep')")
+        assert bell.rings_until_now() == 1
+        bell.conn.execute(query("doorbell_wake"))  # awake: writers take the lock shared instead
+        with psycopg.connect(fresh_db) as writer:
+            writer.execute("INSERT INTO article (title) VALUES ('while awake')")
+            held = writer.execute(
+                "SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            ).fetchall()
+            assert held == [("ShareLock",)]  # to its end: the relay cannot fall asleep before
+        assert bell.rings_until_now() == 0
+
+    assert [e["new_row"]["title"] for e in events(fresh_db)] == ["while asleep", "while awake"]
 
 
 def test_bulk_insert_of_10000_rows_rings_the_doorbell_once(fresh_db):
