@@ -8,6 +8,7 @@ import sys
 import time
 
 import django
+import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
@@ -24,7 +25,8 @@ async def main() -> None:
     while True:
         message = await layer.receive(channel)
         now = time.time()
-        out = [f"{c['row']['title']}\t{now}" for c in message.get("changes", []) if c.get("row")]
+        rows = [orjson.loads(c["text"])["row"] for c in message.get("changes", [])]  # the wire text
+        out = [f"{row['title']}\t{now}" for row in rows if row]
         if out:
             print("\n".join(out), flush=True)
 

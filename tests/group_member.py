@@ -33,7 +33,8 @@ async def main(groups: list[str]) -> None:
         message = await layer.receive(channel)
         for change in message.get("changes", [message]):
             line = {k: change.get(k) for k in ("type", "id", "position", "op", "stream", "audience")}
-            image = change.get("row") or change.get("old") or {}
+            wire = json.loads(change["text"]) if "text" in change else change  # the whole change
+            image = wire.get("row") or wire.get("old") or {}
             line["title"] = image.get("title") or image.get("body")
             print(json.dumps(line), flush=True)
 

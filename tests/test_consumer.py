@@ -224,7 +224,7 @@ async def test_a_relay_resending_a_tick_delivers_nothing_twice(aconn, fresh_db):
     handed_on = []
     while "after the resend" not in handed_on:
         message = await asyncio.wait_for(get_channel_layer().receive(witness), 10)
-        handed_on += [c["row"]["title"] for c in message["changes"]]
+        handed_on += [json.loads(c["text"])["row"]["title"] for c in message["changes"]]
     assert handed_on == ["once", "once", "after the resend"], "the second relay did not resend"
 
 

@@ -11,6 +11,7 @@ and each writer hold is read from pg_locks, as a DBA would.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -75,7 +76,7 @@ class Member:
         titles: list[str] = []
         while len(titles) < count:
             message = await asyncio.wait_for(self.layer.receive(self.channel), TIMEOUT)
-            titles += [change["row"]["title"] for change in message["changes"]]
+            titles += [json.loads(change["text"])["row"]["title"] for change in message["changes"]]
         return titles
 
 
