@@ -84,7 +84,7 @@ def subscribes(draw: st.DrawFn) -> tuple[dict[str, Any], Subscribe]:
     return message, expected
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(subscribes())
 def test_a_valid_subscribe_round_trips(case):
     message, expected = case
@@ -97,7 +97,7 @@ def test_unsubscribe_and_ping_round_trip(stream):
     assert parse(decode('{"type": "ping"}', None)) == Ping()
 
 
-# Anything at all: a ProtocolError with a documented code, or a request within the limits.
+# Anything at all: a ProtocolError with a documented code, or a request valid as sent.
 
 scalars = (
     st.none()
@@ -114,98 +114,159 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-# Values around every bound, so the edges come up often rather than by luck.
-edges = st.sampled_from(
-    [
-        0,
-        -1,
-        1,
-        MAX_SNAPSHOT,
-        MAX_SNAPSHOT + 1,
-        MAX_ID,
-        MAX_ID + 1,
-        -MAX_ID,
-        2**64,
-        True,
-        False,
-        1.0,
-        100.0,
-        "5",
-    ]
-) | st.integers(-3, MAX_SNAPSHOT + 3)
-field_values = {
-    "type": st.sampled_from(["subscribe", "unsubscribe", "ping", "Ping", ""]) | json_values,
-    "stream": st.sampled_from([*STREAMS, "article", "cdc.posts", ""]) | json_values,
-    "snapshot": edges | json_values,
-    "after": st.sampled_from(["1:2", "0:0", "1:", ":1", "1:2:3", "-1:2", "9" * 19 + ":1", " 1:2"])
-    | positions.map(str)
-    | json_values,
-    "filters": st.dictionaries(
-        st.sampled_from(["category", "source", "author_id", "visibility", "tag"]) | st.text(max_size=5),
-        edges | st.sampled_from([*VISIBILITIES, "x" * MAX_TEXT_FILTER]) | json_values,
-        max_size=3,
-    )
-    | json_values,
+FIELDS = ("type", "stream", "filters", "snapshot", "after")
+FILTERS = {"articles": ("category", "source"), "posts": ("author_id", "visibility")}
+too_long = "x" * (MAX_TEXT_FILTER + 1)
+# Per field, values at and around its bounds, so that edges come up often, not by luck.
+EDGES = {
+    "type": st.sampled_from(["subscribe", "unsubscribe", "ping", "Ping", "", None]),
+    "stream": st.sampled_from([*STREAMS, "article", "cdc.posts", "", None, 1]),
+    "filters": st.sampled_from([{}, None, [], "tech", {"tag": "x"}]),
+    "snapshot": st.sampled_from([0, -1, MAX_SNAPSHOT, MAX_SNAPSHOT + 1, 2**64, True, False, 50.0, "5", None]),
+    "after": st.sampled_from(["0:0", "1:", ":1", "1:2:3", "-1:2", "9" * 19 + ":1", " 1:2", 12, None])
+    | positions.map(str),
+    "category": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["tech"]]),
+    "source": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["wire"]]),
+    "author_id": st.sampled_from([1, 0, MAX_ID, MAX_ID + 1, True, False, 3.0, "3", None]),
+    "visibility": st.sampled_from([*VISIBILITIES, "Public", "", None, 1, True]),
 }
-message_like = st.fixed_dictionaries(
-    {"type": field_values["type"]}, optional={name: s for name, s in field_values.items() if name != "type"}
-) | st.dictionaries(st.sampled_from([*field_values, "extra"]) | st.text(max_size=8), json_values, max_size=5)
 
 
-def assert_within_limits(request: Request) -> None:
-    """What an accepted request may hold: docs/protocol.md's types and ranges, checked apart
-    from the parser's own code."""
-    if isinstance(request, Ping):
-        return
-    assert request.stream in STREAMS
-    if isinstance(request, Unsubscribe):
-        return
-    assert request.snapshot is None or (type(request.snapshot) is int and 0 <= request.snapshot <= 100)
-    assert request.after is None or isinstance(request.after, Position)
-    f = request.filters
-    if request.stream == "articles":
-        assert f.author_id is None
-        assert f.visibility is None
+def with_value(message: dict[str, Any], name: str, value: Any, data: st.DataObject) -> None:
+    """`message` with field or filter `name` set to `value` (a filter: mostly of its stream)."""
+    if name in FIELDS:
+        message[name] = value
+    elif name in EDGES:
+        own = "articles" if name in FILTERS["articles"] else "posts"
+        message["stream"] = data.draw(st.sampled_from([own, own, own, *STREAMS]))
+        filters = message.get("filters")
+        message["filters"] = {**(filters if isinstance(filters, dict) else {}), name: value}
     else:
-        assert f.category is None
-        assert f.source is None
-    for text in (f.category, f.source):
-        assert text is None or (type(text) is str and len(text) <= 1000)
-    assert f.author_id is None or (type(f.author_id) is int and 1 <= f.author_id <= 2**63 - 1)
-    assert f.visibility in (None, "public", "private")
+        message[name] = value
 
 
-def check_outcome(request: Callable[[], Request]) -> None:
-    """A request within the limits, or a ProtocolError with a documented code."""
-    try:
-        outcome: Request | ProtocolError = request()
-    except ProtocolError as error:
-        outcome = error
-    if isinstance(outcome, ProtocolError):
-        assert outcome.code in CODES
-        assert outcome.stream in (None, *STREAMS)
-        assert outcome.as_message()["code"] == outcome.code
-    else:
-        assert_within_limits(outcome)
+@st.composite
+def nearly_valid(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid subscribe with one or two things changed (a field, a filter, a field more),
+    mostly to a value at an edge: every check of the parser is reached, not only the first."""
+    message = draw(subscribes())[0]
+    data = draw(st.data())
+    for _ in range(draw(st.integers(1, 2))):
+        name = draw(st.sampled_from([*EDGES]) | st.text(max_size=8))
+        with_value(message, name, draw(EDGES.get(name, json_values) | json_values), data)
+    return message
 
 
-@settings(max_examples=400, deadline=None)
-@given(json_values | message_like)
-def test_any_value_is_a_documented_error_or_a_request_within_the_limits(message):
-    check_outcome(lambda: parse(message))
-
-
-frames = (
-    (json_values | message_like).map(json.dumps)
-    | st.text(max_size=50)
-    | st.binary(max_size=50).map(lambda b: b.decode("latin-1"))
+messages = (
+    json_values
+    | st.dictionaries(st.sampled_from([*FIELDS, "extra"]) | st.text(max_size=8), json_values, max_size=5)
+    | nearly_valid()
 )
 
 
-@settings(max_examples=300, deadline=None)
+def assert_valid_as_sent(message: Any, request: Request) -> None:
+    """An accepted message was valid as docs/protocol.md says (checked apart from the
+    parser's code), and became the request it asks for."""
+    kind = message["type"]
+    assert (
+        set(message) <= {"ping": {"type"}, "unsubscribe": {"type", "stream"}, "subscribe": set(FIELDS)}[kind]
+    )
+    if kind == "ping":
+        assert request == Ping()
+        return
+    stream = message["stream"]
+    assert stream in STREAMS
+    if kind == "unsubscribe":
+        assert request == Unsubscribe(stream)
+        return
+    snapshot, after, filters = message.get("snapshot"), message.get("after"), message.get("filters")
+    assert snapshot is None or (type(snapshot) is int and 0 <= snapshot <= 100)
+    assert after is None or (type(after) is str and re.fullmatch(r"\d{1,18}:\d{1,18}", after))
+    assert filters is None or type(filters) is dict
+    filters = filters or {}
+    assert set(filters) <= set(FILTERS[stream])
+    for name in ("category", "source"):
+        assert name not in filters or (type(filters[name]) is str and len(filters[name]) <= 1000)
+    author = filters.get("author_id")
+    assert author is None or (type(author) is int and 1 <= author <= 2**63 - 1)
+    assert filters.get("visibility", "public") in ("public", "private")
+    position = None if after is None else Position.parse(after)
+    assert request == Subscribe(stream, Filters(**filters), snapshot, position)
+
+
+def outcome(request: Callable[[], Request]) -> Request | ProtocolError:
+    """The request, or the ProtocolError, checked to be one docs/protocol.md documents."""
+    try:
+        return request()
+    except ProtocolError as error:
+        caught = error
+    assert caught.code in CODES
+    assert caught.stream in (None, *STREAMS)
+    assert caught.as_message()["code"] == caught.code
+    return caught
+
+
+def check(message: Any) -> None:
+    request = outcome(lambda: parse(message))
+    if not isinstance(request, ProtocolError):
+        assert_valid_as_sent(message, request)
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages)
+def test_any_value_is_a_documented_error_or_a_valid_request(message):
+    check(message)
+
+
+@settings(max_examples=100, deadline=None)
+@given(nearly_valid())
+def test_any_nearly_valid_subscribe_is_a_documented_error_or_a_valid_request(message):
+    check(message)
+
+
+@pytest.mark.parametrize("name", [*EDGES, "extra"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_each_field_and_filter_at_its_edges(name, data):
+    message = data.draw(subscribes())[0]
+    edges = EDGES.get(name, json_values)
+    with_value(message, name, data.draw(st.one_of(edges, edges, json_values)), data)
+    check(message)
+
+
+def padded(text: str, size: int) -> str:
+    """The frame with trailing whitespace (still the same JSON) up to `size` bytes."""
+    return text + " " * (size - len(text.encode()))
+
+
+frames = (
+    messages.map(json.dumps)
+    | st.text(max_size=50)
+    | st.binary(max_size=50).map(lambda b: b.decode("latin-1"))
+    | (st.sampled_from([999, 1001, 5000, 30_000]) | st.integers(1, 30_000)).map(lambda n: "[" * n + "]" * n)
+    | st.integers(4300, 4400).map(lambda digits: "1" * digits)
+    | st.builds(padded, messages.map(json.dumps), st.integers(MAX_FRAME_BYTES - 2, MAX_FRAME_BYTES + 2))
+)
+
+
+@settings(max_examples=150, deadline=None)
 @given(frames)
-def test_any_text_frame_is_a_documented_error_or_a_request_within_the_limits(text):
-    check_outcome(lambda: parse(decode(text, None)))
+def test_any_text_frame_is_a_documented_error_or_a_valid_request(text):
+    request = outcome(lambda: parse(decode(text, None)))
+    too_large = len(text.encode()) > MAX_FRAME_BYTES
+    if isinstance(request, ProtocolError):
+        assert (request.code == "message_too_large") == too_large
+    else:
+        assert not too_large
+        assert_valid_as_sent(json.loads(text), request)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=100) | frames.map(str.encode))
+def test_any_binary_frame_is_refused(data):
+    request = outcome(lambda: parse(decode(None, data)))
+    assert isinstance(request, ProtocolError)
+    assert request.code == ("message_too_large" if len(data) > MAX_FRAME_BYTES else "bad_json")
 
 
 # Specific cases, by code.

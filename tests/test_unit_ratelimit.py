@@ -65,7 +65,7 @@ advances = st.one_of(st.just(0.0), st.floats(min_value=0, max_value=0.2), st.flo
 steps = st.lists(st.tuples(advances, st.integers(min_value=0, max_value=8)), max_size=40)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(rate=rates, burst=bursts, steps=steps)
 def test_no_window_passes_more_than_burst_plus_rate_times_its_length(rate, burst, steps):
     b, clock = bucket(rate, burst)
@@ -79,7 +79,7 @@ def test_no_window_passes_more_than_burst_plus_rate_times_its_length(rate, burst
             assert j - i + 1 <= burst + rate * (passed[j] - start) + 1e-6
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(rate=rates, burst=bursts, steps=steps)
 def test_after_burst_over_rate_seconds_idle_a_whole_burst_passes(rate, burst, steps):
     b, clock = bucket(rate, burst)

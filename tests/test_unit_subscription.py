@@ -260,7 +260,7 @@ def run(kind: Kind, log: Log, rnd: random.Random) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_admit_passes_each_change_once_and_loses_none(kind, data):
     # The log shrinks; the delivery schedule comes from a seeded Random (cheaper than a
