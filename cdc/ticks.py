@@ -20,7 +20,7 @@ from cdc.log import Batch, Cursor, change_from_row
 from cdc.routing import StreamChange
 from cdc.sql import fetch_one, fetch_one_as, query
 
-_POSITION = re.compile(r"(\d{1,18}):(\d{1,18})")
+_POSITION = re.compile(r"(\d{1,18}):(\d{1,18})", re.ASCII)  # "١٢:٣" is no position we hand out
 
 
 class BadPosition(ValueError):
