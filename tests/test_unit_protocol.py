@@ -388,6 +388,7 @@ def test_malformed_messages(message, code):
         ("1:2\n", False),
         ("1:2:3", False),
         ("1\x00:2", False),
+        ("\u0661\u0662:\u0663", False),  # Arabic-Indic digits: no position this server hands out
         (12, False),
         ({"tick": 1}, False),
     ],
