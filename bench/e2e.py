@@ -86,7 +86,6 @@ class Rig:
 
     @property
     def web_pid(self) -> int:
-        assert self.system.web is not None
         return self.system.web.popen.pid
 
     def step(
@@ -146,7 +145,6 @@ class Rig:
 
     @property
     def web_lines(self) -> list[str]:
-        assert self.system.web is not None
         return self.system.web.lines
 
     def warm_up(self, pool: Clients) -> None:

@@ -87,7 +87,6 @@ async def resume(system: LiveSystem, megabytes: float, resumers: int) -> dict[st
             [subscribed] = await client.subscribe("articles")
             positions.append(subscribed["position"])
     count = await asyncio.to_thread(write_articles, system.dsn, megabytes, f"r{resumers}-")
-    assert system.web is not None
     rss = PeakRss(system.web.popen.pid)
     started = time.monotonic()
     with rss.watching():
@@ -110,7 +109,6 @@ async def resume(system: LiveSystem, megabytes: float, resumers: int) -> dict[st
 
 
 async def slow_reader(system: LiveSystem, megabytes: float) -> dict[str, Any]:
-    assert system.web is not None
     rss = PeakRss(system.web.popen.pid)
     async with real_socket(system.port) as slow, real_socket(system.port) as brisk:
         await slow.subscribe("articles")

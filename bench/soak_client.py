@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
+from websockets.typing import Origin
 
 from bench.common import pause
 from bench.soak_writers import MARKER
@@ -54,7 +55,7 @@ class Client:
         while not stopping.is_set():
             try:
                 async with connect(
-                    self.url, origin=self.origin, proxy=None, max_size=None, open_timeout=5
+                    self.url, origin=Origin(self.origin), proxy=None, max_size=None, open_timeout=5
                 ) as ws:
                     self.connections += 1
                     backoff.reset()

@@ -17,27 +17,44 @@ FAST = ("--poll-interval", "0.2")
 class LiveSystem:
     dsn: str
     port: int
-    listener: Process | None  # None: the web alone (`web_server`)
-    web: Process | None = None
+    _listener: Process | None  # None: the web alone (`web_server`)
+    _web: Process | None = None
+
+    @property
+    def listener(self) -> Process:
+        if self._listener is None:
+            raise RuntimeError("this system has no cdc_listen: use live_system(), not web_server()")
+        return self._listener
+
+    @listener.setter
+    def listener(self, process: Process) -> None:
+        """A new cdc_listen in place of one that was killed (stopped with the system)."""
+        self._listener = process
+
+    @property
+    def web(self) -> Process:
+        if self._web is None:
+            raise RuntimeError("daphne was not started: start_web() first")
+        return self._web
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start_web(self, files: int | None = None, **env: str) -> None:
         """daphne on the same port (after `stop_web`, too)."""
-        self.web = daphne(self.dsn, self.port, files, **env)
+        self._web = daphne(self.dsn, self.port, files, **env)
 
     def wait_web(self) -> None:
         poll(lambda: get(self.url("/healthz"))[0], lambda status: status in (200, 503))
 
     def stop_web(self) -> None:
-        if self.web is not None:
-            self.web.stop()
+        if self._web is not None:
+            self._web.stop()
 
     def stop(self) -> None:
         self.stop_web()
-        if self.listener is not None:
-            self.listener.stop()
+        if self._listener is not None:
+            self._listener.stop()
 
 
 @contextmanager
@@ -59,7 +76,7 @@ def web_server(dsn: str, files: int | None = None, **env: str) -> Iterator[LiveS
     """daphne alone on `dsn` (no relay), with extra environment (and an open-file limit): for
     what the web decides by itself (handshakes, pages, caps)."""
     port = free_port()
-    system = LiveSystem(dsn, port, listener=None)
+    system = LiveSystem(dsn, port, None)
     system.start_web(files, **env)
     try:
         system.wait_web()

@@ -72,13 +72,13 @@ class DisposableServer:
     """A Postgres server of the test's own (pgserver), so a test may restart it."""
 
     def __init__(self, data_dir: Path) -> None:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
-        self.server = pgserver.get_server(data_dir, cleanup_mode="delete")
+        self.server = get_server(data_dir, cleanup_mode="delete")
         self.dsn = self.server.get_uri()
 
     def restart(self) -> None:
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
         pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.server.pgdata, user=self.server.system_user)
 

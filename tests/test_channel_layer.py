@@ -250,7 +250,7 @@ async def close_channels(layer: Any, channels: list[str]) -> None:
 
 def message_of_size(layer: Any, size: int, n: int) -> dict[str, Any]:
     """A message whose encoding is exactly `size` bytes."""
-    message = {"type": "sized", "n": n, "pad": ""}
+    message: dict[str, Any] = {"type": "sized", "n": n, "pad": ""}
     message["pad"] = "a" * (size - len(layer.serialize(message)) - 2)  # str8/16 header grows
     while len(layer.serialize(message)) < size:
         message["pad"] += "a"

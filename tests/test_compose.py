@@ -20,10 +20,10 @@ import pytest
 import dev
 from core import commands
 from tests.conftest import ROOT, require
+from tests.layer_peer import REDIS_URL, redis_reachable
 from tests.pg import psql
 from tests.probes import get, metrics, poll
 from tests.processes import Process, free_port
-from tests.test_channel_layer import REDIS_URL, redis_reachable
 
 PYTHON = "python"  # the image's interpreter (Dockerfile: the venv is first on PATH)
 WEB = [PYTHON, *commands.web("0.0.0.0", 8000)]
@@ -103,13 +103,15 @@ def test_the_image_runs_the_web_command_with_the_pinned_uv():
     assert json.loads(re.search(r"^CMD (.+)$", dockerfile, re.MULTILINE)[1]) == WEB
 
 
-def locally(service: dict[str, Any], dsn: str, port: int = 8000, **overrides: str) -> Process:
+def locally(
+    service: dict[str, Any], dsn: str, port: int = 8000, overrides: dict[str, str] | None = None
+) -> Process:
     """Start a compose service's command with its environment on this machine: this
     interpreter, the test's database, the loopback and a free port instead of 0.0.0.0:8000."""
     argv = [sys.executable if a == PYTHON else a for a in service["command"]]
     argv = ["127.0.0.1" if a == "0.0.0.0" else str(port) if a == "8000" else a for a in argv]
     env = {k: v for k, v in service["environment"].items() if v is not None}
-    return Process(argv, {**env, "DATABASE_URL": dsn, **overrides}, argv[2])
+    return Process(argv, {**env, "DATABASE_URL": dsn, **(overrides or {})}, argv[2])
 
 
 @pytest.mark.parametrize("profile", ["postgres", "redis"])
@@ -120,9 +122,11 @@ def test_compose_commands_and_settings_come_up_healthy_here(profile, fresh_db):
         require(redis_reachable(), f"no Redis at {REDIS_URL} (set REDIS_URL)")
     local_redis = {"REDIS_URL": REDIS_URL} if profile == "redis" else {}
     web_port, metrics_port = free_port(), free_port()
-    web = locally(services[f"web{suffix}"], fresh_db, web_port, **local_redis)
+    web = locally(services[f"web{suffix}"], fresh_db, web_port, overrides=local_redis)
     listener = locally(
-        services[f"listener{suffix}"], fresh_db, CDC_METRICS_PORT=str(metrics_port), **local_redis
+        services[f"listener{suffix}"],
+        fresh_db,
+        overrides={"CDC_METRICS_PORT": str(metrics_port), **local_redis},
     )
     try:
         listener.wait_for("leader gained")

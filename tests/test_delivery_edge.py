@@ -41,14 +41,22 @@ class Recording(RealSocket):
 
     async def receive_text(self) -> str:
         frame = await super().receive_text()
-        self.sizes = [*getattr(self, "sizes", []), len(frame.encode())]
+        self.sizes.append(len(frame.encode()))
         return frame
+
+
+def recording(client: RealSocket) -> Recording:
+    """`client`, from now on noting the size of every frame it receives."""
+    client.__class__ = Recording
+    assert isinstance(client, Recording)
+    client.sizes = []
+    return client
 
 
 async def test_a_5_mb_row_reaches_subscribers_cut_to_a_frame_and_whole_over_http(fresh_db):
     with live_system(fresh_db) as system:
-        async with real_socket(system.port) as client:
-            client.__class__ = Recording
+        async with real_socket(system.port) as socket:
+            client = recording(socket)
             await client.subscribe("articles")
             await write(fresh_db, articles(1, 5 * MiB, prefix="huge"))
             [change] = await client.changes(1)
@@ -67,8 +75,8 @@ async def test_a_5_mb_row_reaches_subscribers_cut_to_a_frame_and_whole_over_http
 async def test_a_large_snapshot_arrives_in_pages_within_the_frame_bound(fresh_db):
     await write(fresh_db, articles(30, 160_000))  # 4.8 MB of rows
     with live_system(fresh_db) as system:
-        async with real_socket(system.port) as client:
-            client.__class__ = Recording
+        async with real_socket(system.port) as socket:
+            client = recording(socket)
             _, snapshot = await client.subscribe("articles", snapshot=30)
             assert await client.answers_ping()
     pages = len(client.sizes) - 2  # less `subscribed` and `pong`
@@ -84,8 +92,8 @@ async def test_a_replay_of_megabytes_arrives_whole_and_in_order(fresh_db):
         async with real_socket(system.port) as client:
             [subscribed] = await client.subscribe("articles")
         await write(fresh_db, articles(120, 100_000))  # 12 MB missed: three send budgets
-        async with real_socket(system.port) as client:
-            client.__class__ = Recording
+        async with real_socket(system.port) as socket:
+            client = recording(socket)
             await client.subscribe("articles", after=subscribed["position"])
             replayed = await client.changes(120)
             assert await client.answers_ping()

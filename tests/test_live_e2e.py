@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import random
 import string
+from typing import Any
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 from websockets.exceptions import ConnectionClosed
 
 from cdc import retention
-from consumers.live import CLOSE_TRY_AGAIN
+from consumers.edge import CLOSE_TRY_AGAIN
 from consumers.reads import APPLICATION_NAME, REPAIR_TIMEOUT
 from core.database import conninfo
 from pglayer.layer import PostgresChannelLayer
@@ -71,7 +72,7 @@ async def test_snapshot_then_live_has_no_gap_and_no_repeat_while_a_writer_insert
             await writer_done
             assert writer.returncode == 0
             last = int((await write(fresh_db, "SELECT max(id) FROM article")).strip())
-            changes = []
+            changes: list[dict[str, Any]] = []
             while not changes or changes[-1]["row"]["id"] != last:
                 changes += await client.changes(1)
             assert await client.answers_ping()

@@ -57,7 +57,7 @@ class System:
 @pytest.fixture
 def system(fresh_db: str) -> Iterator[System]:
     port = free_port()
-    web = daphne(fresh_db, port, HEALTH_MAX_HEARTBEAT_AGE="3", HEALTH_MAX_LAG="1", **JSON_LOGS)
+    web = daphne(fresh_db, port, None, HEALTH_MAX_HEARTBEAT_AGE="3", HEALTH_MAX_LAG="1", **JSON_LOGS)
     running = System(fresh_db, port, web)
     try:
         poll(running.health, lambda answer: answer[0] in (200, 503))
@@ -120,7 +120,7 @@ def test_a_leader_working_through_a_backlog_is_reported_alive(system):
 
 def test_healthz_is_503_when_the_database_is_gone(system):
     assert system.health()[1]["database"] == "ok"
-    drop_database(conninfo_to_dict(system.dsn)["dbname"])
+    drop_database(str(conninfo_to_dict(system.dsn)["dbname"]))
     _status, body = poll(system.health, lambda answer: answer[0] == 503)
     assert body["database"] == "down"
     assert body["problems"][0].startswith("database: ")

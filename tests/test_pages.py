@@ -33,7 +33,7 @@ def test_the_client_and_its_styles_are_served():
     for path in ("/static/live.js", "/static/live.css"):
         response = Client().get(path)
         assert response.status_code == 200, path
-        assert b"".join(response.streaming_content)
+        assert b"".join(response.streaming_content)  # type: ignore[attr-defined]  # a FileResponse
 
 
 def test_a_logged_in_user_writes_a_private_post(alice):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import msgpack
 import pytest
 
 from pglayer import wire
@@ -89,7 +90,7 @@ def test_the_layers_own_payloads_parse_back():
     assert wire.inline(0, "", b"x" * 6000) is None  # over the NOTIFY limit
 
 
-NOT_MESSAGES = [b"\xc1", serialize([1, 2]), serialize({"no": "type"}), serialize({"type": 3})]
+NOT_MESSAGES = [b"\xc1", msgpack.packb([1, 2]), serialize({"no": "type"}), serialize({"type": 3})]
 
 
 @pytest.mark.parametrize("data", NOT_MESSAGES)

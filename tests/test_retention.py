@@ -12,7 +12,7 @@ async def relay_one_tick(conn) -> int:
     """What the leader does for one batch, minus the channel layer: store, mark relayed."""
     tick = (await ticks.tick_range(conn))[1] + 1
     batch = await read_batch(conn, await ticks.next_cursor(conn))
-    await ticks.store_tick(conn, tick, batch)
+    await ticks.store_tick(conn, tick, batch, groups={})
     await ticks.mark_relayed(conn, tick)
     return tick
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from cdc.routing import AUTHOR, PUBLIC, StreamChange, author_group, category_group, own_group, stream_group
-from cdc.ticks import Position
+from cdc.ticks import ORIGIN, Position
 from consumers.protocol import Filters, ProtocolError
-from consumers.subscription import ORIGIN, Subscription
+from consumers.subscription import Subscription
 
 pytestmark = pytest.mark.unit
 

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from cdc.log import snapshot_sees
 from cdc.routing import ARTICLES, AUTHOR, POSTS, PUBLIC, StreamChange
-from cdc.ticks import Position
+from cdc.ticks import ORIGIN, Position
 from consumers.protocol import Filters
-from consumers.subscription import ORIGIN, Subscription
+from consumers.subscription import Subscription
 
 pytestmark = pytest.mark.unit
 
