@@ -3,7 +3,7 @@
 # bench groups).
 FROM python:3.11-slim
 
-# Keep in step with dev.py's UV_VERSION (tests/test_compose.py checks).
+# Keep in step with dev.py's UV_VERSION (tests/system/test_compose.py checks).
 ARG UV_VERSION=0.13.9
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

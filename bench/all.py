@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from bench import report
 from bench.common import RESULTS_DIR
-from tests.layer_peer import redis_reachable
-from tests.processes import ROOT
+from testkit.layer_peer import redis_reachable
+from testkit.processes import ROOT
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from bench.e2e_system import (
     rows_for,
     write_paced,
 )
-from tests.live_servers import LiveSystem
+from testkit.live_servers import LiveSystem
 
 # Latency steps: (writers, changes/s each). Concurrent writers are where the doorbell differs
 # (cdc/doorbell.py): several of them commit while the relay reads.

@@ -1,7 +1,7 @@
 """The websocket load generator of bench/e2e.py and bench/load.py.
 
 Each generator process holds many connections to daphne, each subscribed to `articles` as
-tests/wsclient.py's real_socket opens them (Host and Origin of 127.0.0.1:port), and notes
+testkit/wsclient.py's real_socket opens them (Host and Origin of 127.0.0.1:port), and notes
 the key (the title) of every change and the `time.monotonic()` it arrived. It is a light
 client, so that the benchmark measures the server rather than itself: non-blocking sockets
 on one epoll, the small codec of bench/wsframe.py, the key found by a scan of the frame.

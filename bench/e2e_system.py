@@ -22,9 +22,9 @@ from unittest import mock
 import psycopg
 
 from bench.common import scratch_database, server_url
-from tests.layer_peer import redis_reachable
-from tests.live_servers import LiveSystem, live_system
-from tests.processes import migrate
+from testkit.layer_peer import redis_reachable
+from testkit.live_servers import LiveSystem, live_system
+from testkit.processes import migrate
 
 LAYERS = ("postgres", "redis")
 FD_LIMIT = 65536  # used when the hard limit is unlimited
@@ -72,7 +72,7 @@ def migrated_database(url: str | None, prefix: str) -> Iterator[str]:
 
 @contextmanager
 def live(dsn: str, layer: str) -> Iterator[LiveSystem]:
-    """cdc_listen and one daphne on `dsn` over `layer`, both stopped on exit. tests.live_servers
+    """cdc_listen and one daphne on `dsn` over `layer`, both stopped on exit. testkit.live_servers
     starts them with this process's environment, so the layer is set there while they start."""
     # Every client connects from this machine: the per-address cap is the process's here.
     per_address = {"WS_MAX_CONNECTIONS_PER_ADDRESS": str(raise_fd_limit())}

@@ -33,9 +33,8 @@ import psycopg
 
 from bench.common import machine_facts, markdown_table, write_results
 from bench.e2e_system import command_line, live, migrated_database, rss_kib
-from tests.live_servers import LiveSystem
-from tests.test_consumer_hostile import until_closed
-from tests.wsclient import real_socket
+from testkit.live_servers import LiveSystem
+from testkit.wsclient import real_socket, until_closed
 
 ROW_BYTES = 100_000
 CLOSE_WITHIN = 60.0  # seconds for the slow reader to be closed (LIVE_SEND_WAIT is 10)

@@ -3,7 +3,7 @@ RedisPubSubChannelLayer (as pglayer/redis_layer.py extends it) and channels-post
 
     .venv/bin/python bench/layer.py      (or: .venv/bin/python -m bench.layer)
 
-For each layer, between this process and another one (tests/layer_peer.py):
+For each layer, between this process and another one (testkit/layer_peer.py):
 - round trip: send to the peer's channel, which answers on ours (median and p90);
 - deliveries per second to a group of 1, 100 and 1,000 members in the peer: this process
   sends M messages to the group one after another, as the relay does; the rate is members x M
@@ -33,8 +33,8 @@ if sys.path[0] != str(ROOT):  # run as a script (bench/layer.py), not as -m benc
 
 from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results  # noqa: E402
 from core.database import django_database  # noqa: E402
-from tests.layer_peer import REDIS_URL, redis_reachable  # noqa: E402
-from tests.processes import Process  # noqa: E402
+from testkit.layer_peer import REDIS_URL, redis_reachable  # noqa: E402
+from testkit.processes import Process  # noqa: E402
 
 PEER = ROOT / "tests" / "layer_peer.py"
 SETTINGS = "bench.layer_settings"
@@ -118,7 +118,7 @@ class Bench:
         group = f"bench.{members}"
         peer = self.peer("members", group, str(members), "--count", str(messages))
         try:
-            while True:  # warm-ups until every member has one (see tests/layer_peer.py)
+            while True:  # warm-ups until every member has one (see testkit/layer_peer.py)
                 await self.layer.group_send(group, {"type": "bench.warm", "n": -1})
                 try:
                     await asyncio.to_thread(peer.wait_for, "^ready$", 0.3)

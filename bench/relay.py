@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 
 from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
-from tests.processes import Process, cdc_listen, migrate
+from testkit.processes import Process, cdc_listen, migrate
 
 GOAL_CHANGES_PER_S = 20_000
 GOAL_LAG_P99_MS = 50.0

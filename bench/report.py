@@ -325,7 +325,7 @@ SOAK_COMMAND = "python -m bench.soak --seconds 600"
 
 SOAK_NOTES = """\
 The soak is a check, not a speed test: it runs by itself (`bench/soak.py`, not `bench.all`),
-for 60 seconds in the test suite (tests/test_soak.py). Two writers commit inserts, updates
+for 60 seconds in the test suite (tests/system/test_soak.py). Two writers commit inserts, updates
 and deletes of articles and posts (a fifth of the posts private) at 40 transactions a
 second; 50 anonymous clients, each on one or two filtered subscriptions, resume after every
 drop from the last position they received. One fault every 10 seconds; after each, a probe

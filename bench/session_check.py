@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
-from tests.processes import migrate
+from testkit.processes import migrate
 
 
 def logins(count: int) -> set[tuple[str, int]]:

@@ -14,7 +14,7 @@ none twice. Every write the server confirmed must be in the log.
 
     .venv/bin/python -m bench.soak [--seconds 600] [--clients 50] [--rate 40]
 
-tests/test_soak.py runs it for 60 seconds in the test suite.
+tests/system/test_soak.py runs it for 60 seconds in the test suite.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import psycopg
 from bench.common import machine_facts, markdown_table, write_results
 from bench.soak_client import Client, clients_for
 from bench.soak_writers import ARTICLE, POST, SOURCE, Writer, write_marker
-from tests.pg import DisposableServer
-from tests.probes import get, poll
-from tests.processes import Process, cdc_listen, daphne, free_port, migrate
+from testkit.pg import DisposableServer
+from testkit.probes import get, poll
+from testkit.processes import Process, cdc_listen, daphne, free_port, migrate
 
 RECOVERY_TIMEOUT = 60.0  # seconds a probe may take to reach every client before it counts as lost
 STREAMS = {ARTICLE: "articles", POST: "posts"}

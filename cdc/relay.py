@@ -45,7 +45,7 @@ SUMMARY_EVERY = 10.0  # seconds between batch-summary log lines
 HOUSEKEEPING_EVERY = 30.0  # seconds between retention runs
 HEARTBEAT_EVERY = 1.0  # seconds between writes of this process's health row
 DEAD_LISTENER_AFTER = 60.0  # seconds without a heartbeat before a listener row is removed
-# Fault injection for tests (tests/test_crash_windows.py): CDC_FAULT=<step> freezes the
+# Fault injection for tests (tests/system/test_crash_windows.py): CDC_FAULT=<step> freezes the
 # process (SIGSTOP) the first time the leader reaches that step, for the test to kill -9.
 FAULT_STEPS = ("after_store", "after_hand_on", "after_mark", "after_resend")
 
@@ -85,7 +85,7 @@ class Relay:
         if self._fault not in (None, *FAULT_STEPS):
             raise ValueError(f"CDC_FAULT must be one of {FAULT_STEPS}, not {self._fault!r}")
         self._doorbell: Doorbell | None = None  # the leader's, for the session (cdc/doorbell.py)
-        # Tests set this to hold the leader after a read, before it waits (tests/test_doorbell.py).
+        # Tests hold the leader with it after a read, before it waits (tests/integration/test_doorbell.py).
         self.before_wait: Callable[[], Awaitable[None]] | None = None
 
     def stop(self) -> None:

@@ -1,7 +1,7 @@
 """The command lines of the system's processes, in one place.
 
-`manage.py up` (core/launcher.py), the test harness (tests/processes.py) and compose.yaml run
-these same commands; tests/test_compose.py checks that compose.yaml has not drifted from them.
+`manage.py up` (core/launcher.py), the test harness (testkit/processes.py) and compose.yaml run
+these same commands; tests/system/test_compose.py checks that compose.yaml has not drifted from them.
 Each is the argument list after the Python interpreter, run from the project root.
 """
 

@@ -8,8 +8,8 @@ import asyncio
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.live_servers import LiveSystem
-from tests.pg import psql
+from testkit.live_servers import LiveSystem
+from testkit.pg import psql
 
 
 async def insert(dsn: str, sql: str) -> int:

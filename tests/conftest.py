@@ -3,6 +3,12 @@
 `manage.py migrate` builds a template database once per session; `fresh_db` clones it
 (CREATE DATABASE ... TEMPLATE, a file copy) for each test, so every test has its own
 database to commit to, LISTEN on, and point real processes at.
+
+Three folders, each a marker of the same name (`python3 dev.py test -m unit`):
+unit/ pure logic, in seconds; integration/ against a real Postgres (and Redis), in this
+process or with a helper process; system/ the whole system as real processes (daphne,
+cdc_listen, the demo writers, Chromium). A test in another folder may be marked `unit` too
+when it needs no more than a plain query.
 """
 
 from __future__ import annotations
@@ -19,15 +25,26 @@ from playwright.async_api import Browser, async_playwright
 from psycopg import sql
 
 from core.database import conninfo
-from tests.live_servers import LiveSystem, live_system
-from tests.pg import DisposableServer
-from tests.processes import migrate
+from testkit.live_servers import LiveSystem, live_system
+from testkit.pg import DisposableServer
+from testkit.processes import migrate
 
 # Fixtures of the websocket tests (live_db, layer, relay, django_db_at), for every test module.
 pytest_plugins = ["tests.consumer_env"]
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+LAYERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked by its folder."""
+    for item in items:
+        layer = item.path.parent.name
+        if layer in LAYERS:
+            item.add_marker(layer)
 
 
 def require(condition: bool, reason: str) -> None:
@@ -134,6 +151,6 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 
 @pytest.fixture
 def system(fresh_db: str) -> Iterator[LiveSystem]:
-    """The live system as real processes on the test's database (tests/live_servers.py)."""
+    """The live system as real processes on the test's database (testkit/live_servers.py)."""
     with live_system(fresh_db) as running:
         yield running

@@ -21,7 +21,7 @@ from django.test import override_settings
 from cdc.relay import Relay
 from consumers import reads
 from core.database import django_database
-from tests.wsclient import TIMEOUT, CommunicatorSocket, communicator
+from testkit.wsclient import TIMEOUT, CommunicatorSocket, communicator
 
 MEMORY_LAYER = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}}
 _CONNECTION_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")

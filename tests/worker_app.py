@@ -1,4 +1,4 @@
-"""A background worker for tests/test_runworker.py: `manage.py runworker thumbnails` with
+"""A background worker for tests/system/test_runworker.py: `manage.py runworker thumbnails` with
 tests/worker_settings.py. Each `thumbnail.make` is answered on its `reply_to` channel."""
 
 from __future__ import annotations
