@@ -35,13 +35,12 @@ import psycopg
 from psycopg import AsyncConnection, sql
 
 from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
-from cdc.doorbell import Doorbell
+from cdc.doorbell import LISTEN, Doorbell
 from cdc.log import current_cursor, read_batch
 
 HERE = Path(__file__).resolve().parent
 # The change log and the capture trigger, as migrated (0005 is the trigger's doorbell).
 CDC_SCHEMA = [HERE.parent / "migrations_sql" / f for f in ("0001_cdc_schema.sql", "0005_doorbell_lock.sql")]
-DOORBELL_CHANNEL = "cdc"  # settings.CDC_CHANNEL (no Django settings here)
 POLL_INTERVAL = 1.0  # settings.CDC_POLL_INTERVAL's default
 
 # The issues' goals: what capture may cost, as a multiple of the plain insert's time.
@@ -167,7 +166,7 @@ def relaying(dsn: str) -> Iterator[None]:
 async def follow(dsn: str, ready: threading.Event, stopping: asyncio.Event) -> None:
     """Read every change in commit order as Relay._lead does, without storing or handing on."""
     async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(DOORBELL_CHANNEL)))
+        await conn.execute(LISTEN)
         cursor = await current_cursor(conn)
         doorbell = await Doorbell.open(dsn, conn, POLL_INTERVAL, stopping)
         ready.set()

@@ -30,13 +30,18 @@ import asyncio
 import contextlib
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from cdc.sql import query
 
 # Awake, after a read that found nothing while writers that skipped the ring are open: the
 # pause before reading again, and how long to keep that up before asking for the lock
 # (a writer open longer, idle in its transaction say, makes the others ring meanwhile).
+# The NOTIFY channel the capture trigger rings (migrations_sql/0005_doorbell_lock.sql writes
+# it as a literal; testkit/pg.py's Doorbell listens here, so the tests that count rings check
+# that the two agree).
+CHANNEL = "cdc"
+LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
 POLL_WHILE_OPEN = 0.001
 LINGER = 0.02
 

@@ -30,16 +30,15 @@ from psycopg.types.json import set_json_loads
 
 from cdc import metrics, retention, ticks
 from cdc.backoff import Backoff
-from cdc.doorbell import Doorbell
+from cdc.doorbell import LISTEN, Doorbell
 from cdc.log import Batch, read_batch
-from cdc.routing import StreamChange, routes
+from cdc.routing import ChangesMessage, RelayedChange, StreamChange, routes
 from cdc.sql import query
 from cdc.wire import encode_change
 
 log = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 0x6364_635F_6C69_7374  # "cdc_list": one relay leader per database
-MESSAGE_TYPE = "cdc.changes"  # handled by consumers' `cdc_changes`
 CHANGES_PER_MESSAGE = 500  # a burst goes out in a few large messages, not one per change
 SUMMARY_EVERY = 10.0  # seconds between batch-summary log lines
 HOUSEKEEPING_EVERY = 30.0  # seconds between retention runs
@@ -117,7 +116,7 @@ class Relay:
         await self._pause(delay)
 
     async def _session(self, conn: AsyncConnection[Any], backoff: Backoff) -> None:
-        await conn.execute(f"LISTEN {settings.CDC_CHANNEL}")
+        await conn.execute(LISTEN)
         try:
             while not self._stopping.is_set():
                 if await self._try_lead(conn):
@@ -129,8 +128,8 @@ class Relay:
                     await self._pause(self.poll_interval)
         finally:
             if self._doorbell is not None:
-                doorbell, self._doorbell = self._doorbell, None
-                await doorbell.close()
+                gate, self._doorbell = self._doorbell, None
+                await gate.close()
             if self._stopping.is_set() and not conn.closed:
                 await conn.execute(query("forget_listener"), {"name": self.name})
 
@@ -203,21 +202,22 @@ class Relay:
             os.kill(os.getpid(), signal.SIGSTOP)
 
     @staticmethod
-    def _route(changes: Iterable[StreamChange]) -> dict[str, list[dict[str, Any]]]:
-        by_group: dict[str, list[dict[str, Any]]] = {}
+    def _route(changes: Iterable[StreamChange]) -> dict[str, list[RelayedChange]]:
+        by_group: dict[str, list[RelayedChange]] = {}
         for change in changes:
-            messages: dict[int, dict[str, Any]] = {}  # one message per view, shared by its groups
+            messages: dict[int, RelayedChange] = {}  # one message per view, shared by its groups
             for group, view in routes(change):
                 if (message := messages.get(id(view))) is None:
-                    message = messages[id(view)] = {**view.as_message(), "text": encode_change(view)}
+                    message = messages[id(view)] = view.as_message(encode_change(view))
                 by_group.setdefault(group, []).append(message)
         return by_group
 
-    async def _send(self, by_group: dict[str, list[dict[str, Any]]]) -> None:
+    async def _send(self, by_group: dict[str, list[RelayedChange]]) -> None:
         for group, messages in by_group.items():
             for start in range(0, len(messages), CHANGES_PER_MESSAGE):
                 chunk = messages[start : start + CHANGES_PER_MESSAGE]
-                await self.layer.group_send(group, {"type": MESSAGE_TYPE, "changes": chunk})
+                message: ChangesMessage = {"type": "cdc.changes", "changes": chunk}
+                await self.layer.group_send(group, message)
 
     async def _wait_for_doorbell(self, conn: AsyncConnection[Any], found: bool) -> None:
         """Until the next read is due (cdc/doorbell.py): at once while reads find changes,
@@ -276,7 +276,7 @@ class Relay:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
 
-def _newest_by_group(by_group: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+def _newest_by_group(by_group: dict[str, list[RelayedChange]]) -> dict[str, int]:
     """The newest event id each group is sent (what cdc.group_position keeps)."""
     return {group: max(m["id"] for m in messages) for group, messages in by_group.items()}
 

@@ -19,7 +19,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from django.conf import settings
 
@@ -28,6 +28,29 @@ from cdc.log import Change
 ARTICLES, POSTS = "articles", "posts"
 PUBLIC, AUTHOR = "public", "author"
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class RelayedChange(TypedDict):
+    """One change in a `cdc.changes` message (what cdc/relay.py sends, consumers/live.py reads)."""
+
+    id: int
+    txid: int
+    tick: int
+    position: str
+    stream: str
+    op: str
+    row: dict[str, Any] | None  # only the KEYS columns
+    old: dict[str, Any] | None
+    audience: str
+    owners: list[int]
+    text: str  # the `change` message, encoded once (cdc/wire.py)
+
+
+class ChangesMessage(TypedDict):
+    """What the relay sends each group: a batch of changes (handled by `cdc_changes`)."""
+
+    type: Literal["cdc.changes"]
+    changes: list[RelayedChange]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +88,10 @@ class StreamChange:
         """The row as it is now, or as it was when deleted: where keys are looked up."""
         return self.row if self.row is not None else (self.old or {})
 
-    def as_message(self) -> dict[str, Any]:
+    def as_message(self, text: str) -> RelayedChange:
         """The change as the channel layer carries it to the consumers: its images cut down
-        to the columns they filter and route by (KEYS; the wire text carries the rest)."""
+        to the columns they filter and route by (KEYS), and `text`, the change as it goes on
+        the wire (cdc/wire.py), which carries the rest."""
         return {
             "id": self.id,
             "txid": self.txid,
@@ -79,12 +103,16 @@ class StreamChange:
             "old": _keys(self.stream, self.old),
             "audience": self.audience,
             "owners": list(self.owners),
+            "text": text,
         }
 
     @classmethod
-    def from_message(cls, message: dict[str, Any]) -> StreamChange:
-        fields = {k: v for k, v in message.items() if k not in ("position", "text")}
-        return cls(**{**fields, "owners": tuple(fields.get("owners", ()))})
+    def from_message(cls, message: RelayedChange) -> StreamChange:
+        m = message
+        return cls(
+            m["id"], m["txid"], m["tick"], m["stream"], m["op"], m["row"], m["old"], m["audience"],
+            tuple(m["owners"]),
+        )  # fmt: skip
 
 
 # The columns a consumer decides by: filters, partitions and access (docs/protocol.md).

@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from cdc import ticks
-from cdc.routing import StreamChange
+from cdc.routing import ChangesMessage, StreamChange
 from cdc.ticks import Position
 from cdc.wire import SnapshotPages, encode_change, size
 from consumers import reads
@@ -126,7 +126,7 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
 
     # Channel layer messages
 
-    async def cdc_changes(self, event: dict[str, Any]) -> None:
+    async def cdc_changes(self, event: ChangesMessage) -> None:
         """A batch from the relay (cdc/relay.py), from any group this connection joined: each
         change already encoded, sent at the pace the client acknowledges."""
         for message in event["changes"]:

@@ -119,7 +119,6 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
 # Change capture and relay (docs/operations.md).
-CDC_CHANNEL = "cdc"  # the doorbell: NOTIFY cdc, '' (constant payload)
 CDC_POLL_INTERVAL = float(os.environ.get("CDC_POLL_INTERVAL", "1.0"))
 CDC_BATCH_SIZE = int(os.environ.get("CDC_BATCH_SIZE", "5000"))
 CDC_RETENTION_SECONDS = int(os.environ.get("CDC_RETENTION_SECONDS", str(7 * 24 * 3600)))

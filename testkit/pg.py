@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from pgserver._commands import POSTGRES_BIN_PATH
 
+from cdc.doorbell import CHANNEL, LISTEN
 from cdc.sql import query
 
 PSQL = POSTGRES_BIN_PATH / "psql"  # shipped by pgserver, so present wherever the project is
@@ -39,11 +40,11 @@ class Doorbell:
     """A LISTEN connection that counts doorbell rings between two points in time. It holds
     the doorbell lock, as a sleeping relay does (cdc/doorbell.py): writers ring only then."""
 
-    def __init__(self, dsn: str, channel: str = "cdc") -> None:
-        self.channel = channel
+    def __init__(self, dsn: str) -> None:
+        self.channel = CHANNEL
         self.conn = psycopg.connect(dsn, autocommit=True)
         self.conn.execute(query("doorbell_sleep"))
-        self.conn.execute(f"LISTEN {channel}")
+        self.conn.execute(LISTEN)
         self.conn.execute("LISTEN test_sync")
 
     def rings_until_now(self, timeout: float = 10.0) -> int:
