@@ -153,6 +153,8 @@ class Generator:
             self.window = range(first, first + count)
             self.waiting = self.open
             self.harvest.in_window = [0] * self.count
+            if not self.waiting:  # every connection closed already: nothing to wait for
+                self.control.send(("done",))
         elif command[0] == "harvest":
             self.control.send(("harvest", self.harvest))
             self.harvest = Harvest(in_window=[0] * self.count)
