@@ -301,7 +301,9 @@ high-water mark is nobody's doing). A resume streams the missed changes from a s
 cursor, a page at a time as the client acknowledges them. A slow reader is one that stops
 acknowledging: the server stops sending to it at 4 MiB unacknowledged and closes it with
 4013 after 10 s; meanwhile its later batches wait in the channel layer's queue for that
-connection, which is most of what it costs.
+connection, which is most of what it costs. The figures move a great deal between runs
+(a resume over 60 MB measured 0 MB on a loaded machine and 84 MB on a quiet one): where the
+memory goes is still to be found (tracemalloc in daphne).
 """
 
 
