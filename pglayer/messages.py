@@ -15,7 +15,8 @@ log = logging.getLogger("pglayer")
 
 Message = dict[str, Any]  # Channels' own: a `type` and whatever else the sender put in
 GapReason = Literal["overflow", "expired", "reconnected"]
-SHARED_DECODES = 256  # group messages whose decoded form is kept for the other local receivers
+SHARED_DECODES = 4  # group messages whose decoded form is kept for the other local receivers (they are
+# large: a cache of hundreds held a slow reader's worth of changes twice, bench/edge.py)
 GAP_TYPE = "transport.gap"  # handled by a consumer's `transport_gap`
 
 
