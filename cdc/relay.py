@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +39,8 @@ from cdc.wire import encode_change
 log = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 0x6364_635F_6C69_7374  # "cdc_list": one relay leader per database
-CHANGES_PER_MESSAGE = 500  # a burst goes out in a few large messages, not one per change
+CHANGES_PER_MESSAGE = 500  # a burst goes out in a few large messages, not one per change...
+BYTES_PER_MESSAGE = 1024 * 1024  # ...of at most about a MiB of changes (one change may be more)
 SUMMARY_EVERY = 10.0  # seconds between batch-summary log lines
 HOUSEKEEPING_EVERY = 30.0  # seconds between retention runs
 HEARTBEAT_EVERY = 1.0  # seconds between writes of this process's health row
@@ -213,9 +214,8 @@ class Relay:
         return by_group
 
     async def _send(self, by_group: dict[str, list[RelayedChange]]) -> None:
-        for group, messages in by_group.items():
-            for start in range(0, len(messages), CHANGES_PER_MESSAGE):
-                chunk = messages[start : start + CHANGES_PER_MESSAGE]
+        for group, changes in by_group.items():
+            for chunk in _chunks(changes):
                 message: ChangesMessage = {"type": "cdc.changes", "changes": chunk}
                 await self.layer.group_send(group, message)
 
@@ -274,6 +274,21 @@ class Relay:
         """Sleep, but wake at once on stop()."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+def _chunks(changes: list[RelayedChange]) -> Iterator[list[RelayedChange]]:
+    """`changes` in messages of at most CHANGES_PER_MESSAGE changes and about BYTES_PER_MESSAGE
+    of wire text: a receiving process holds a message whole, so none may be huge."""
+    chunk: list[RelayedChange] = []
+    size = 0
+    for change in changes:
+        if chunk and (len(chunk) == CHANGES_PER_MESSAGE or size + len(change["text"]) > BYTES_PER_MESSAGE):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(change)
+        size += len(change["text"])
+    if chunk:
+        yield chunk
 
 
 def _newest_by_group(by_group: dict[str, list[RelayedChange]]) -> dict[str, int]:

@@ -35,13 +35,25 @@ class Waiters:
         self._futures.clear()
 
 
-class Inbox:
-    """A process channel's queue: at most `capacity` messages (the oldest go first), each
-    dropped at its expiry. Losses are silent, as Channels' contract has it, unless the channel
-    asked for gap notices (`gaps`): then a notice goes ahead of the messages that are left."""
+CAPACITY_BYTES = 16 * 1024 * 1024  # a process channel's queue, in bytes (messages can be large)
 
-    def __init__(self, capacity: int, expiry: float, notices: dict[GapReason, bytes] | None = None) -> None:
+
+class Inbox:
+    """A process channel's queue: at most `capacity` messages and `capacity_bytes` bytes (the
+    oldest go first), each dropped at its expiry. Losses are silent, as Channels' contract has
+    it, unless the channel asked for gap notices (`gaps`): then a notice goes ahead of the
+    messages that are left."""
+
+    def __init__(
+        self,
+        capacity: int,
+        expiry: float,
+        notices: dict[GapReason, bytes] | None = None,
+        capacity_bytes: int = CAPACITY_BYTES,
+    ) -> None:
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
+        self.bytes = 0  # of the queued messages
         self.expiry = expiry
         self._notices = notices or {reason: serialize(gap(reason)) for reason in GAP_REASONS}
         self.gaps = False
@@ -54,11 +66,17 @@ class Inbox:
 
     def put_nowait(self, data: bytes, expires_at: float | None = None) -> None:
         """Queue a message (channels_redis calls this as it would on an asyncio.Queue)."""
-        if self.full():
-            self._messages.popleft()
+        while self._messages and (self.full() or self.bytes + len(data) > self.capacity_bytes):
+            self._pop()
             self.mark_gap("overflow")
         self._messages.append((expires_at or time.time() + self.expiry, data))
+        self.bytes += len(data)
         self._waiters.wake()
+
+    def _pop(self) -> bytes:
+        data = self._messages.popleft()[1]
+        self.bytes -= len(data)
+        return data
 
     def mark_gap(self, reason: GapReason) -> None:
         if self.gaps:
@@ -69,12 +87,12 @@ class Inbox:
         """The next message (or gap notice), dropping expired ones; None when there is none."""
         now = time.time()
         while self._messages and self._messages[0][0] <= now:
-            self._messages.popleft()
+            self._pop()
             self.mark_gap("expired")
         if self._gap:
             reason, self._gap = self._gap, None
             return self._notices[reason]
-        return self._messages.popleft()[1] if self._messages else None
+        return self._pop() if self._messages else None
 
     async def get(self) -> bytes:
         while (data := self.get_nowait()) is None:

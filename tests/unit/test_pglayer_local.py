@@ -26,6 +26,21 @@ def test_a_full_inbox_drops_its_oldest_message_silently_unless_it_asked_for_gaps
     assert [deserialize(asked.get_nowait() or b"") for _ in range(3)] == [gap("overflow"), *newest]
 
 
+def test_an_inbox_holds_at_most_its_bytes_however_few_the_messages():
+    """A consumer busy with a long replay must not make its queue hold a stream's worth of
+    large changes: past `capacity_bytes` the oldest go (and a channel that asked is told)."""
+    inbox = Inbox(capacity=100, expiry=60, capacity_bytes=2500)
+    inbox.gaps = True
+    big = [serialize({"type": "m", "n": n, "pad": "x" * 1000}) for n in range(4)]
+    for message in big:
+        inbox.put_nowait(message)
+    assert inbox.bytes <= 2500
+    got = [deserialize(inbox.get_nowait() or b"") for _ in range(3)]
+    assert got[0] == gap("overflow")
+    assert [m["n"] for m in got[1:]] == [2, 3]
+    assert (inbox.get_nowait(), inbox.bytes) == (None, 0)
+
+
 def test_an_expired_message_is_dropped_and_only_a_channel_that_asked_is_told():
     quiet, asked = Inbox(capacity=10, expiry=60), Inbox(capacity=10, expiry=60)
     asked.gaps = True
