@@ -301,9 +301,10 @@ high-water mark is nobody's doing). A resume streams the missed changes from a s
 cursor, a page at a time as the client acknowledges them. A slow reader is one that stops
 acknowledging: the server stops sending to it at 4 MiB unacknowledged and closes it with
 4013 after 10 s; meanwhile its later batches wait in the channel layer's queue for that
-connection, which is most of what it costs. The figures move a great deal between runs
-(a resume over 60 MB measured 0 MB on a loaded machine and 84 MB on a quiet one): where the
-memory goes is still to be found (tracemalloc in daphne).
+connection, bounded at 16 MiB (pglayer/local.py `CAPACITY_BYTES`). Two things were found
+with this benchmark: a group message of 500 changes of 100 KB is 50 MB held whole by every
+receiving process (the relay now sends about a MiB per message), and a cache of decoded
+group messages kept hundreds of them alive (now 4).
 """
 
 
