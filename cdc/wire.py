@@ -114,14 +114,13 @@ class SnapshotPages:
         """Take one row; a full page to send first, when this row does not fit in the last."""
         cut = None
         if size(text) > self.room:
-            row = orjson.loads(text)
-            shrunk = orjson.loads(fit({"row": row}, self.room))
-            text, cut = dumps(shrunk["row"]), shrunk["truncated"]
+            shrunk = orjson.loads(fit({"row": orjson.loads(text)}, self.room))
+            text, cut = dumps(shrunk["row"]), (str(shrunk["row"].get("id")), shrunk["truncated"])
         full = None
         if self.rows and self.used + size(text) + 1 > self.room:
             full = self.page(complete=False)
         if cut:
-            self.truncated[str(orjson.loads(text).get("id"))] = cut
+            self.truncated[cut[0]] = cut[1]
         self.rows.append(text)
         self.used += size(text) + 1
         return full

@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 
 from cdc.wire import dumps, size
+from consumers.protocol import ProtocolError
 from consumers.ratelimit import TokenBucket
 from core import metrics
 
@@ -164,8 +165,7 @@ class Edge:
 
     async def _error(self, code: str, text: str) -> None:
         metrics.WS_ERRORS.labels(code).inc()
-        error = {"type": "error", "code": code, "message": text}
-        await self.send({"type": "websocket.send", "text": dumps(error)})
+        await self.send({"type": "websocket.send", "text": dumps(ProtocolError(code, text).as_message())})
 
 
 def _ack_of(text: str | None) -> dict[str, Any] | None:

@@ -110,7 +110,7 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
                 if request.after is not None:
                     await self._catch_up(conn, sub, sub.resume_from(request.after), position, snapshot)
                 elif request.snapshot is not None:
-                    await self._snapshot(conn, sub, position, snapshot)
+                    await self._snapshot(conn, sub, position, snapshot, shown)
             sub.covered_through(position)
             self.subscriptions[stream] = sub
         except psycopg.Error as exc:
@@ -178,11 +178,20 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         await self.send_json({"type": "reset", "stream": sub.stream, "reason": reason})
         await self._snapshot(conn, sub, position, snapshot)
 
-    async def _snapshot(self, conn: Connection, sub: Subscription, position: Position, snapshot: str) -> None:
-        """The snapshot as of `position`, labelled with the newest position of the
-        subscription's groups: the log's own would move with changes it may not see."""
+    async def _snapshot(
+        self,
+        conn: Connection,
+        sub: Subscription,
+        position: Position,
+        snapshot: str,
+        shown: Position | None = None,
+    ) -> None:
+        """The snapshot as of `position`, labelled with `shown`, the newest position of the
+        subscription's groups (read here unless the caller has it): the log's own would move
+        with changes it may not see."""
         sub.snapshot = snapshot
-        shown = await ticks.groups_position(conn, sub.groups, position)
+        if shown is None:
+            shown = await ticks.groups_position(conn, sub.groups, position)
         pages = SnapshotPages(sub.stream, str(shown))
         async for row in reads.latest_rows(conn, sub, sub.snapshot_size):
             if (page := pages.add(row)) is not None:

@@ -106,12 +106,11 @@ class PostgresChannelLayer:
     async def receive(self, channel: str) -> Message:
         """The next message; a group message to many local channels is decoded once for all of
         them (as the Redis pub/sub layer does), so receivers must not change what they get."""
-        if "!" in channel:
-            while (message := messages.deserialize_shared(await self._receive_local(channel))) is None:
-                pass  # not a message (counted and logged): the next one
-            return message
-        while (message := messages.deserialize(await self._take(channel))) is None:
-            pass
+        local = "!" in channel
+        receive = self._receive_local if local else self._take
+        decode = messages.deserialize_shared if local else messages.deserialize
+        while (message := decode(await receive(channel))) is None:
+            pass  # not a message (counted and logged): the next one
         return message
 
     async def new_channel(self, prefix: str = "specific.") -> str:
