@@ -196,6 +196,27 @@ async def test_a_resume_too_far_behind_gets_a_reset(aconn, monkeypatch):
     assert [m.get("reason") for m in messages] == [None, "too_far_behind", None]
 
 
+@with_relay
+async def test_a_resume_over_more_bytes_than_a_replay_may_hold_gets_a_reset(aconn, settings):
+    """LIVE_REPLAY_MAX_BYTES: a replay past it stops, and the client is told to start again
+    from a fresh snapshot (whatever of the replay it already got is thrown away with the rest)."""
+    settings.LIVE_REPLAY_MAX_BYTES = 25_000
+    async with connected() as client:
+        subscribed, _ = await client.subscribe("articles", snapshot=0)
+        await aconn.execute(
+            "INSERT INTO article (title, body) SELECT 'r' || i, repeat('b', 10000) FROM generate_series(1, 4) i"
+        )
+        await client.changes(4)
+    async with connected() as client:
+        await client.send(
+            {"type": "subscribe", "stream": "articles", "after": subscribed["position"], "snapshot": 4}
+        )
+        messages = [await client.receive() for _ in range(5)]
+    assert [m["type"] for m in messages] == ["subscribed", "change", "change", "reset", "snapshot"]
+    assert messages[3]["reason"] == "too_far_behind"
+    assert [r["title"] for r in messages[4]["rows"]] == ["r4", "r3", "r2", "r1"]
+
+
 async def test_a_relay_resending_a_tick_delivers_nothing_twice(aconn, fresh_db):
     first = Relay(fresh_db, layer=get_channel_layer(), name="first")
     witness = await get_channel_layer().new_channel()  # sees what the relay hands on

@@ -11,6 +11,8 @@ from prometheus_client import REGISTRY
 from cdc import metrics
 from cdc.backoff import Backoff
 from cdc.log import Batch, Change, Cursor
+from cdc.relay import BYTES_PER_MESSAGE, CHANGES_PER_MESSAGE, _chunks
+from cdc.routing import RelayedChange, StreamChange
 from cdc.sql import QUERIES_FILE, queries, query
 
 
@@ -63,3 +65,16 @@ def test_a_batch_sets_the_lag_from_its_oldest_change_and_counts_a_tick():
     metrics.tick_relayed(batch)
     assert value("livefeed_relay_ticks_total") == ticks + 1
     assert value("livefeed_relay_changes_total") == relayed + 2
+
+
+def test_the_relay_splits_a_group_s_changes_by_count_and_by_bytes():
+    def change(n: int, size: int) -> RelayedChange:
+        view = StreamChange(id=n, txid=n, tick=1, stream="articles", op="insert", row={"id": n}, old=None)
+        return view.as_message("x" * size)
+
+    many = [change(n, 10) for n in range(CHANGES_PER_MESSAGE + 1)]
+    assert [len(chunk) for chunk in _chunks(many)] == [CHANGES_PER_MESSAGE, 1]
+    large = [change(n, BYTES_PER_MESSAGE // 3) for n in range(7)]
+    assert [len(chunk) for chunk in _chunks(large)] == [3, 3, 1]
+    huge = [change(1, 2 * BYTES_PER_MESSAGE), change(2, 10)]
+    assert [[c["id"] for c in chunk] for chunk in _chunks(huge)] == [[1], [2]]  # never split a change
