@@ -204,7 +204,8 @@ async def test_a_resume_over_more_bytes_than_a_replay_may_hold_gets_a_reset(acon
     async with connected() as client:
         subscribed, _ = await client.subscribe("articles", snapshot=0)
         await aconn.execute(
-            "INSERT INTO article (title, body) SELECT 'r' || i, repeat('b', 10000) FROM generate_series(1, 4) i"
+            "INSERT INTO article (title, body)"
+            " SELECT 'r' || i, repeat('b', 10000) FROM generate_series(1, 4) i"
         )
         await client.changes(4)
     async with connected() as client:
