@@ -216,7 +216,7 @@ class Relay:
     async def _send(self, by_group: dict[str, list[RelayedChange]]) -> None:
         for group, changes in by_group.items():
             for chunk in _chunks(changes):
-                message: ChangesMessage = {"type": "cdc.changes", "changes": chunk}
+                message: ChangesMessage = {"type": "cdc.changes", "group": group, "changes": chunk}
                 await self.layer.group_send(group, message)
 
     async def _wait_for_doorbell(self, conn: AsyncConnection[Any], found: bool) -> None:

@@ -50,6 +50,7 @@ class ChangesMessage(TypedDict):
     """What the relay sends each group: a batch of changes (handled by `cdc_changes`)."""
 
     type: Literal["cdc.changes"]
+    group: str  # the group it was sent to: a process's hub joins many (consumers/hub.py)
     changes: list[RelayedChange]
 
 

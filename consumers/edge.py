@@ -118,12 +118,18 @@ class Edge:
             self.closed = True
         elif message["type"] == "websocket.send" and (text := message.get("text")) is not None:
             self.flow.sending(size(text))
-        await self._send(message)
+        await self._to_server(message)
 
     async def close(self, code: int, why: str) -> None:
         metrics.WS_CLOSED.labels(why).inc()
         self.closed = True
-        await self._send({"type": "websocket.close", "code": code})
+        await self._to_server({"type": "websocket.close", "code": code})
+
+    async def _to_server(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except OSError:  # the client has gone (uvicorn says so; daphne drops the frame)
+            self.closed = True  # and the disconnect is on its way
 
     async def _pump(self) -> None:
         while True:

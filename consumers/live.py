@@ -1,16 +1,20 @@
 """The websocket endpoint `/ws/live/`: subscriptions to live streams of changes.
 
-The contract is docs/protocol.md. Channels dispatches one message at a time per connection,
-so while a subscribe streams its snapshot or replay, relayed changes wait in the channel
-layer's queue and are filtered against what the read covered when their turn comes. The
-client's own frames meanwhile go through its Edge (consumers/edge.py): limited on arrival,
-acknowledgements taken at once. Changes arrive encoded (cdc/wire.py): a connection filters
-and writes.
+The contract is docs/protocol.md. Relayed changes reach a connection through its process's
+hub (consumers/hub.py), decoded and encoded once for all of them (cdc/wire.py): a connection
+filters and writes. While it is sending something else (a subscribe's snapshot or replay, a
+repair, or a client behind on its acknowledgements), what it is offered waits in its own
+bounded queue and is filtered against what the read covered when its turn comes. The
+client's own frames go through its Edge (consumers/edge.py): limited on arrival,
+acknowledgements taken at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import deque
 from typing import Any
 
 import psycopg
@@ -19,16 +23,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from cdc import ticks
-from cdc.routing import ChangesMessage, StreamChange
 from cdc.ticks import Position
 from cdc.wire import SnapshotPages, encode_change, size
 from consumers import reads
 from consumers.edge import BURST, CLOSE_TRY_AGAIN, RATE, Edge, edge
+from consumers.hub import Batch, Offered, hub_for
 from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
 from consumers.sessions import SessionBound
 from consumers.subscription import Subscription
 from core import metrics
-from pglayer.messages import want_gaps
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,13 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         self.subscriptions: dict[str, Subscription] = {}
         self.joined: set[str] = set()
         self.edge: Edge = self.scope["edge"]
-        want_gaps(self.channel_layer, self.channel_name)  # transport_gap repairs from the log
+        self.hub = hub_for(self.channel_layer)
+        self.sending = asyncio.Lock()  # one sender at a time: the writer, or a subscribe
+        self.waiting: deque[Batch] = deque()  # offered, not yet sent
+        self.waiting_bytes = 0
+        self.gap = False  # offers were lost: the writer repairs from the log
+        self.woken = asyncio.Event()
+        self.writer = asyncio.create_task(self._write())
         await self.accept()
         await self.bind_session(self.viewer_id)  # closes with 4401 when the login ends
         metrics.WS_CONNECTIONS.inc()
@@ -64,7 +73,10 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         metrics.WS_CONNECTIONS.dec()
         await self.unbind_session()
         for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await self.hub.leave(group, self)
+        self.writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.writer
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` before every message: a
@@ -100,6 +112,11 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
             )
         sub = Subscription(stream, request.filters, self.viewer_id, snapshot_size=request.snapshot or 0)
         sub.check_access()
+        async with self.sending:
+            await self._subscribe(sub, request)
+
+    async def _subscribe(self, sub: Subscription, request: Subscribe) -> None:
+        stream = sub.stream
         self.subscriptions.pop(stream, None)  # replaced: nothing more goes to the old one
         try:
             await self._join(sub.groups)  # before reading: a change relayed after the read arrives
@@ -120,34 +137,74 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
             await self._leave_unused()
 
     async def unsubscribe(self, stream: str) -> None:
-        self.subscriptions.pop(stream, None)
-        await self._leave_unused()
-        await self.send_json({"type": "unsubscribed", "stream": stream})
+        async with self.sending:  # not while the drain repairs the subscriptions
+            self.subscriptions.pop(stream, None)
+            await self._leave_unused()
+            await self.send_json({"type": "unsubscribed", "stream": stream})
 
-    # Channel layer messages
+    # Relayed changes, from the hub: queued at once, sent by the connection's writer
 
-    async def cdc_changes(self, event: ChangesMessage) -> None:
-        """A batch from the relay (cdc/relay.py), from any group this connection joined: each
-        change already encoded, sent at the pace the client acknowledges."""
-        for message in event["changes"]:
-            sub = self.subscriptions.get(message["stream"])
-            if sub is None:
+    def offer(self, batch: Batch) -> None:
+        """A batch relayed to one of this connection's groups. It waits for the writer, at
+        most LIVE_SEND_BUDGET_BYTES of batches; past that they are forgotten and re-read
+        from the log instead (a client too slow for that is closed first: it is over budget)."""
+        nbytes = sum(len(offered.text) for offered in batch)
+        if self.waiting_bytes + nbytes > settings.LIVE_SEND_BUDGET_BYTES:
+            self.waiting.clear()
+            self.waiting_bytes = 0
+            self._lose("overflow")
+        elif not self.gap:  # with a repair due, it covers this batch too
+            self.waiting.append(batch)
+            self.waiting_bytes += nbytes
+            self.woken.set()
+
+    def lost(self) -> None:
+        """The channel layer may have dropped changes: the writer re-reads them from the log."""
+        self._lose("transport_gap")
+
+    def _lose(self, reason: str) -> None:
+        if not self.gap:
+            metrics.WS_REPAIRS.labels(reason).inc()
+        self.gap = True
+        self.woken.set()
+
+    async def _write(self) -> None:
+        """Send what waits, at the pace the client acknowledges, and never during a
+        subscribe's snapshot or replay (it filters by what they covered)."""
+        try:
+            while True:
+                await self.woken.wait()
+                self.woken.clear()
+                async with self.sending:
+                    await self._send_waiting()
+        except SlowReader:
+            pass  # closed: the disconnect follows
+
+    async def _send_waiting(self) -> None:
+        while self.gap or self.waiting:
+            if self.gap:
+                self.gap = False
+                self.waiting.clear()  # relayed before the repair's read: it covers them
+                self.waiting_bytes = 0
+                await self._repair()
                 continue
-            change = StreamChange.from_message(message)
-            if sub.accepts_live(change) and sub.admit(change):
-                await self._paced(message["text"], "change")
+            batch = self.waiting.popleft()
+            self.waiting_bytes -= sum(len(offered.text) for offered in batch)
+            for offered in batch:
+                await self._live(offered)
 
-    async def transport_gap(self, event: dict[str, Any]) -> None:
-        """The channel layer may have dropped messages: re-read them from the change log."""
-        log.info("transport gap (%s): repairing from the log", event.get("reason"))
+    async def _live(self, offered: Offered) -> None:
+        sub = self.subscriptions.get(offered.change.stream)
+        if sub is not None and sub.accepts_live(offered.change) and sub.admit(offered.change):
+            await self._paced(offered.text, "change")
+
+    async def _repair(self) -> None:
         try:
             async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
                 position, snapshot = await ticks.current_position(conn)
                 for sub in self.subscriptions.values():
                     await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
                     sub.covered_through(position)
-        except SlowReader:
-            pass
         except psycopg.Error as exc:  # the pool's timeout too: psycopg_pool.PoolTimeout
             # Without the log there is no exact repair: the client reconnects and resumes.
             log.warning("repair after a transport gap failed: %s; closing the connection", exc)
@@ -156,8 +213,7 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
     # Snapshots and replays stream from the database as the client takes them: a page is read
     # only when the client has acknowledged enough of what went before (LIVE_SEND_WAIT at most,
     # while the read holds one pooled connection), so memory stays within the send budget.
-    # Live changes are paced the same way; meanwhile later batches wait in the channel
-    # layer's bounded queue (past it: a transport gap, repaired from the log).
+    # Live changes are paced the same way; meanwhile later batches wait in `waiting`.
 
     async def _catch_up(
         self, conn: Connection, sub: Subscription, start: Position, position: Position, snapshot: str
@@ -215,11 +271,11 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
 
     async def _join(self, groups: frozenset[str]) -> None:
         for group in sorted(groups - self.joined):
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self.hub.join(group, self)
             self.joined.add(group)
 
     async def _leave_unused(self) -> None:
         wanted = set().union(*(sub.groups for sub in self.subscriptions.values()))
         for group in sorted(self.joined - wanted):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await self.hub.leave(group, self)
             self.joined.discard(group)

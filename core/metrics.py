@@ -52,6 +52,14 @@ WS_CLOSED = Counter(
     registry=REGISTRY,
 )
 
+WS_REPAIRS = Counter(
+    "livefeed_ws_repairs",
+    "Connections that re-read changes from the log, by reason: overflow (more waited than"
+    " LIVE_SEND_BUDGET_BYTES) or transport_gap (the channel layer may have dropped some).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 
 class RelayStateCollector(Collector):
     """The change log and the relay, read from the database when Prometheus scrapes."""

@@ -20,6 +20,8 @@ from cdc.relay import Relay
 from consumers import reads
 from consumers.live import LiveConsumer
 from consumers.protocol import MAX_FRAME_BYTES
+from core.metrics import WS_REPAIRS
+from testkit.wsclient import TIMEOUT
 from tests.consumer_env import connected, insert_post, log_in_new_user, running
 
 # Django and the consumers on this test's database, Channels' in-memory layer.
@@ -244,27 +246,87 @@ async def test_a_relay_resending_a_tick_delivers_nothing_twice(aconn, fresh_db):
 
 @with_relay
 async def test_a_transport_gap_is_repaired_from_the_log(aconn):
+    memory = get_channel_layer()
     async with connected() as client:
         await client.subscribe("articles")
         await insert_article(aconn, "before")
         await client.changes(1)
-        memory = get_channel_layer()
-        [channel] = memory.groups["cdc.articles"]
-        # The layer loses what it carries for a while: this channel is not in the group,
-        # while a witness sees that the relay did hand the changes on.
-        await memory.group_discard("cdc.articles", channel)
-        async with connected() as witness:
-            await witness.subscribe("articles")
-            for i in range(3):
-                await insert_article(aconn, f"lost {i}")
-            await witness.changes(3)
-        await memory.group_add("cdc.articles", channel)
-        await memory.send(channel, {"type": "transport.gap", "reason": "overflow"})
+        # The layer loses what it carries for a while: the process's hub (one member for all
+        # its connections) is out of the group, while a witness sees the relay hand them on.
+        [hub] = memory.groups["cdc.articles"]
+        await memory.group_discard("cdc.articles", hub)
+        witness = await memory.new_channel()
+        await memory.group_add("cdc.articles", witness)
+        for i in range(3):
+            await insert_article(aconn, f"lost {i}")
+        handed_on: list[str] = []
+        while len(handed_on) < 3:
+            message = await asyncio.wait_for(memory.receive(witness), TIMEOUT)
+            handed_on += [json.loads(c["text"])["row"]["title"] for c in message["changes"]]
+        await memory.group_add("cdc.articles", hub)
+        await memory.send(hub, {"type": "transport.gap", "reason": "overflow"})
         repaired = await client.changes(3)
         await insert_article(aconn, "live again")
         [live] = await client.changes(1)
     assert [m["row"]["title"] for m in repaired] == ["lost 0", "lost 1", "lost 2"]
     assert live["row"]["title"] == "live again"
+
+
+async def test_a_process_joins_each_group_once_for_all_its_connections():
+    memory = get_channel_layer()
+    async with connected() as one, connected() as two, connected() as three:
+        await one.subscribe("articles")
+        await two.subscribe("articles")
+        await three.subscribe("articles", filters={"category": "tech"})
+        members = {group: set(channels) for group, channels in memory.groups.items()}
+        assert len(members["cdc.articles"]) == 1  # the hub's, however many connections
+        assert members["cdc.articles"] == set().union(*(members[g] for g in members if ".category." in g))
+        await one.ask({"type": "unsubscribe", "stream": "articles"})
+        assert len(memory.groups["cdc.articles"]) == 1  # two is still subscribed
+        await two.ask({"type": "unsubscribe", "stream": "articles"})
+        assert not memory.groups.get("cdc.articles")
+
+
+@with_relay
+async def test_a_malformed_message_to_a_group_is_ignored_and_delivery_goes_on(aconn):
+    """Any writer may send to a group (a Postgres layer takes NOTIFYs from any database user)."""
+    memory = get_channel_layer()
+    async with connected() as client:
+        await client.subscribe("articles")
+        for bad in ({"type": "cdc.changes"}, {"type": "cdc.changes", "group": "cdc.articles", "changes": 7}):
+            await memory.group_send("cdc.articles", bad)
+        await memory.group_send("cdc.articles", {"type": "something.else"})
+        await insert_article(aconn, "still live")
+        [change] = await client.changes(1)
+    assert change["row"]["title"] == "still live"
+
+
+def overflow_repairs() -> float:
+    [sample] = [s for s in WS_REPAIRS.labels("overflow").collect()[0].samples if s.name.endswith("_total")]
+    return sample.value
+
+
+@with_relay
+async def test_what_waits_past_the_send_budget_is_dropped_and_repaired_from_the_log(aconn, settings):
+    """A client behind on its acknowledgements: what it is offered waits for it, at most
+    LIVE_SEND_BUDGET_BYTES of it; past that the connection forgets it and, once the client
+    acknowledges again, re-reads it from the log. The client sees every change once, in order."""
+    settings.LIVE_SEND_BUDGET_BYTES = 300_000  # above the client's ACK_BYTES, or no client keeps up
+    repairs = overflow_repairs()
+    async with connected() as client:
+        await client.subscribe("articles")
+        client.acking = False
+        await aconn.execute(  # one transaction of 800 KB: one batch, offered at once
+            "INSERT INTO article (title, body)"
+            " SELECT 'r' || i, repeat('b', 40000) FROM generate_series(1, 20) i"
+        )
+        first = await client.changes(8)  # 320 KB: over budget, so the other 480 KB wait, and overflow
+        assert overflow_repairs() == repairs + 1
+        await client.ack()
+        client.acking = True
+        rest = await client.changes(12)
+        assert await client.answers_ping()  # and nothing more arrived before the pong
+    assert [c["row"]["title"] for c in first + rest] == [f"r{i}" for i in range(1, 21)]
 
 
 # Errors: each gets an `error` naming the problem, and the connection goes on working.

@@ -173,7 +173,8 @@ async def test_a_repair_that_cannot_read_the_log_closes_with_try_again_later(fre
         await asyncio.to_thread(poll, lambda: get(f"http://127.0.0.1:{port}/healthz")[0], bool)
         async with real_socket(port) as ws:
             await ws.subscribe("articles")
-            await peer.group_send("cdc.articles", {"type": "cdc.changes", "changes": []})  # connects
+            empty = {"type": "cdc.changes", "group": "cdc.articles", "changes": []}
+            await peer.group_send("cdc.articles", empty)  # connects
             await write(conninfo(), shut_out)  # from another database: not this one
             await peer.group_send("cdc.articles", {"type": "transport.gap", "reason": "a test says so"})
             with pytest.raises(ConnectionClosed) as closed:
