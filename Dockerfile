@@ -1,4 +1,4 @@
-# One image for every process of compose.yaml: web (daphne), cdc_listen, migrate, demo writers.
+# One image for every process of compose.yaml: web (uvicorn), cdc_listen, migrate, demo writers.
 # Dependencies come from uv.lock, exactly as `python3 dev.py` installs them (less the dev and
 # bench groups).
 FROM python:3.11-slim
@@ -20,4 +20,4 @@ COPY . .
 RUN useradd --system --no-create-home app
 USER app
 EXPOSE 8000 9100
-CMD ["python", "-m", "daphne", "--verbosity", "0", "-b", "0.0.0.0", "-p", "8000", "core.asgi:application"]
+CMD ["python", "-m", "uvicorn", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "wsproto", "--ws-max-size", "1048576", "--lifespan", "off", "--no-proxy-headers", "--no-access-log", "--log-level", "warning", "core.asgi:application"]

@@ -1,6 +1,7 @@
 """End to end through real processes: a writer's COMMIT to a websocket client's `change`.
 
-On a scratch database migrated by `manage.py migrate`: `cdc_listen`, one daphne, a writer
+On a scratch database migrated by `manage.py migrate`: `cdc_listen`, one web process (each of
+the ASGI servers asked for: uvicorn, daphne), a writer
 process (single-row autocommit INSERTs at a fixed rate; rows share a transaction above
 1,000/s) and load-generator processes holding the websocket clients (bench/e2e_clients.py),
 every client subscribed to `articles`. Latency is the time from the writer's COMMIT
@@ -12,11 +13,12 @@ processes); a change that never arrives counts as infinitely late.
 - fan-out: 1, 100 and 1,000 clients; changes/s doubles each step until p95 passes 200 ms or
   a client misses a change, gets an error or is disconnected; the figure is deliveries/s
   (changes/s x clients served) at the last step within 200 ms (goal at 1,000 clients:
-  >= 32,000/s). The CPU of daphne, cdc_listen, the clients and the writer says what limits it;
-  daphne's and the clients' CPU per delivery say what one delivery costs the server and what
-  it costs the load generator (which must stay well below the server's).
+  >= 32,000/s). The CPU of the web process, cdc_listen, the clients and the writer says what
+  limits it; the web's and the clients' CPU per delivery say what one delivery costs the
+  server and what it costs the load generator (which must stay well below the server's).
 
-    .venv/bin/python -m bench.e2e [--layer postgres|redis|both] [--seconds 10] [--step-seconds 3]
+    .venv/bin/python -m bench.e2e [--layer postgres|redis|both] [--server uvicorn|daphne|both]
+        [--seconds 10] [--step-seconds 3]
         [--clients 1,100,1000] [--processes 2] [--start 2000] [--only latency|fanout]
 
 Prints Markdown tables and writes bench/results/e2e.json; with --only, the other part is
@@ -50,6 +52,7 @@ from bench.e2e_system import (
     rows_for,
     write_paced,
 )
+from core.commands import WEB_SERVERS
 from testkit.live_servers import LiveSystem
 
 # Latency steps: (writers, changes/s each). Concurrent writers are where the doorbell differs
@@ -70,7 +73,7 @@ LATENCY_COMMITS, FANOUT_COMMITS = 1000, 100
 # Each new set of clients first gets a second of light load (first code paths, not measured;
 # light, so that no backlog spills into the first step).
 WARM_UP_DELIVERIES = 1000
-# daphne's log lines counted per step (consumers/live.py): a consumer told that the channel
+# The web process's log lines counted per step (consumers/live.py): a consumer told that the channel
 # layer dropped messages for it, and a consumer that could not repair from the log and closed.
 LOGGED = {"transport_gaps": "transport gap (", "failed_repairs": "repair after a transport gap failed"}
 
@@ -104,7 +107,7 @@ class Rig:
         pool.expect(first, rows)
         log_start = len(self.web_lines)
         meter = CpuMeter(
-            {"daphne": [self.web_pid], "cdc_listen": [self.system.listener.popen.pid], "clients": pool.pids}
+            {"web": [self.web_pid], "cdc_listen": [self.system.listener.popen.pid], "clients": pool.pids}
         )
         written = self.write(first, rate, seconds, max_commits, writers)
         cpu = {**meter.percent(), "writer": round(100 * written.cpu_seconds / written.seconds, 1)}
@@ -139,7 +142,7 @@ class Rig:
         )
 
     def logged(self, start: int) -> dict[str, int]:
-        """How often daphne logged each of LOGGED since line `start`."""
+        """How often the web process logged each of LOGGED since line `start`."""
         lines = self.web_lines[start:]
         return {name: sum(text in line for line in lines) for name, text in LOGGED.items()}
 
@@ -152,8 +155,8 @@ class Rig:
 
 
 @contextmanager
-def rig(dsn: str, layer: str) -> Iterator[Rig]:
-    with live(dsn, layer) as system, mp.get_context("spawn").Pool(WRITERS) as writer:
+def rig(dsn: str, layer: str, server: str) -> Iterator[Rig]:
+    with live(dsn, layer, server) as system, mp.get_context("spawn").Pool(WRITERS) as writer:
         yield Rig(dsn, system, writer)
 
 
@@ -166,7 +169,7 @@ def latencies_ms(harvest: Harvest, first: int, commits: list[float]) -> list[flo
 
 def per_delivery(spent: dict[str, float], delivered: int) -> dict[str, float | None]:
     """CPU µs per delivery of the server and of the load generator (all its processes)."""
-    return {k: round(1e6 * spent[k] / delivered, 1) if delivered else None for k in ("daphne", "clients")}
+    return {k: round(1e6 * spent[k] / delivered, 1) if delivered else None for k in ("web", "clients")}
 
 
 def step_result(
@@ -260,8 +263,8 @@ def stopped_by(steps: list[dict[str, Any]]) -> str:
 def progress(step: dict[str, Any]) -> dict[str, Any]:
     print(
         f"  {step['clients']} clients at {step['rate']:g}/s: {step['deliveries_per_s']:,} deliveries/s,"
-        f" p95 {step['p95_ms']} ms, missed {step['missed']}, daphne {step['cpu_percent']['daphne']}% CPU"
-        f" (CPU µs/delivery daphne / clients: {us_per_delivery(step)})"
+        f" p95 {step['p95_ms']} ms, missed {step['missed']}, web {step['cpu_percent']['web']}% CPU"
+        f" (CPU µs/delivery web / clients: {us_per_delivery(step)})"
         f"{'; ' + step['limit'] if step['limit'] else ''}{'; writer-bound' if step['writer_bound'] else ''}",
         file=sys.stderr,
         flush=True,
@@ -324,7 +327,7 @@ def step_rows(results: dict[str, Any]) -> list[list[object]]:
                         *(_cell(s[k]) for k in ("p50_ms", "p95_ms", "p99_ms")),
                         f"{s['missed']:,}",
                         f"{s['errors']}/{s['disconnects']}/{s['transport_gaps']}",
-                        *(f"{cpu[k]:g}" for k in ("daphne", "cdc_listen", "clients", "writer", "machine")),
+                        *(f"{cpu[k]:g}" for k in ("web", "cdc_listen", "clients", "writer", "machine")),
                         us_per_delivery(s),
                     ]
                 )
@@ -333,17 +336,17 @@ def step_rows(results: dict[str, Any]) -> list[list[object]]:
 
 def tables(results: dict[str, Any]) -> str:
     latency_table = markdown_table(
-        ["layer", "changes/s", "changes", "p50 ms", "p95 ms", "p99 ms", "max ms", "goal"],
+        ["layer, server", "changes/s", "changes", "p50 ms", "p95 ms", "p99 ms", "max ms", "goal"],
         latency_rows(results),
     )
     summary = markdown_table(
         [
-            "layer",
+            "layer, server",
             "clients",
             "deliveries/s (p95 ≤ 200 ms)",
             "changes/s",
             "p95 ms",
-            "CPU µs/delivery daphne / clients",
+            "CPU µs/delivery web / clients",
             "then stopped by",
             "goal",
         ],
@@ -351,9 +354,9 @@ def tables(results: dict[str, Any]) -> str:
     )
     steps = markdown_table(
         [
-            "layer", "clients", "changes/s", "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "missed",
-            "errors/disconnects/gaps", "CPU % daphne", "cdc_listen", "clients", "writer", "machine",
-            "CPU µs/delivery daphne / clients",
+            "layer, server", "clients", "changes/s", "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "missed",
+            "errors/disconnects/gaps", "CPU % web", "cdc_listen", "clients", "writer", "machine",
+            "CPU µs/delivery web / clients",
         ],
         step_rows(results),
     )  # fmt: skip
@@ -381,11 +384,11 @@ def _rate(step: dict[str, Any]) -> str:
 
 
 def us_per_delivery(step: dict[str, Any]) -> str:
-    """CPU µs per delivery of daphne / of the clients (absent from results written before)."""
+    """CPU µs per delivery of the web process / of the clients."""
     measured = step.get("cpu_us_per_delivery")
     if measured is None:
         return ""
-    return " / ".join("" if measured[k] is None else f"{measured[k]:g}" for k in ("daphne", "clients"))
+    return " / ".join("" if measured[k] is None else f"{measured[k]:g}" for k in ("web", "clients"))
 
 
 def _cell(value: float | None) -> str:
@@ -401,6 +404,7 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--layer", choices=["postgres", "redis", "both"], default="both")
+    parser.add_argument("--server", choices=[*WEB_SERVERS, "both"], default="both", help="ASGI server")
     parser.add_argument("--only", choices=["latency", "fanout"], help="run one part only")
     parser.add_argument("--seconds", type=float, default=10, help="writing time of each latency rate")
     parser.add_argument("--step-seconds", type=float, default=3, help="writing time of each fan-out step")
@@ -412,14 +416,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def measure_layer(dsn: str, layer: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure(dsn: str, layer: str, server: str, args: argparse.Namespace) -> dict[str, Any]:
     measured: dict[str, Any] = {}
-    with rig(dsn, layer) as r:
+    with rig(dsn, layer, server) as r:
         if args.only in (None, "latency"):
-            print(f"{layer}: latency", file=sys.stderr, flush=True)
+            print(f"{layer}, {server}: latency", file=sys.stderr, flush=True)
             measured["latency"] = latency(r, args.seconds, args.processes)
         if args.only in (None, "fanout"):
-            print(f"{layer}: fan-out", file=sys.stderr, flush=True)
+            print(f"{layer}, {server}: fan-out", file=sys.stderr, flush=True)
             measured["fanout"] = [fan_out(r, int(n), args) for n in args.clients.split(",")]
     return measured
 
@@ -447,7 +451,11 @@ def main() -> None:
             "command": command_line("bench.e2e", sys.argv[1:]),
             "cores": machine["cores"],
             "settings": {k: v for k, v in vars(args).items() if k != "database_url"},
-            "layers": {layer: measure_layer(dsn, layer, args) for layer in layers(args.layer)},
+            "layers": {
+                f"{layer}, {server}": measure(dsn, layer, server, args)
+                for layer in layers(args.layer)
+                for server in (WEB_SERVERS if args.server == "both" else [args.server])
+            },
         }
     if args.only:
         keep_other_part(results, "fanout" if args.only == "latency" else "latency")

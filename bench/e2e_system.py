@@ -22,6 +22,7 @@ from unittest import mock
 import psycopg
 
 from bench.common import scratch_database, server_url
+from core.commands import WEB_SERVERS
 from testkit.layer_peer import redis_reachable
 from testkit.live_servers import LiveSystem, live_system
 from testkit.processes import migrate
@@ -33,7 +34,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def raise_fd_limit() -> int:
     """Lift the soft limit on open files to the hard one: 1,000 sockets exceed the usual 1,024.
-    Children (daphne, started after this) inherit it."""
+    Children (the web process, started after this) inherit it."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = FD_LIMIT if hard == resource.RLIM_INFINITY else hard
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
@@ -71,12 +72,14 @@ def migrated_database(url: str | None, prefix: str) -> Iterator[str]:
 
 
 @contextmanager
-def live(dsn: str, layer: str) -> Iterator[LiveSystem]:
-    """cdc_listen and one daphne on `dsn` over `layer`, both stopped on exit. testkit.live_servers
-    starts them with this process's environment, so the layer is set there while they start."""
+def live(dsn: str, layer: str, server: str = WEB_SERVERS[0]) -> Iterator[LiveSystem]:
+    """cdc_listen and one web process (ASGI `server`, the default one unless said) on `dsn`
+    over `layer`, both stopped on exit. testkit.live_servers starts them with this process's
+    environment, so the layer and server are set there while they start."""
     # Every client connects from this machine: the per-address cap is the process's here.
     per_address = {"WS_MAX_CONNECTIONS_PER_ADDRESS": str(raise_fd_limit())}
-    with mock.patch.dict(os.environ, {"CHANNEL_LAYER": layer, **per_address}), live_system(dsn) as system:
+    chosen = {"CHANNEL_LAYER": layer, "WEB_SERVER": server, **per_address}
+    with mock.patch.dict(os.environ, chosen), live_system(dsn) as system:
         yield system
 
 

@@ -1,19 +1,21 @@
-"""The delivery edge under a hostile client: what one daphne process holds in memory.
+"""The delivery edge under a hostile client: what one web process holds in memory.
 
-On a scratch database migrated by `manage.py migrate`, with `cdc_listen` and one daphne:
+On a scratch database migrated by `manage.py migrate`, with `cdc_listen` and one web process
+(`--server`, uvicorn unless said):
 
 - resume: a client subscribes, goes away while `--resume-mb` MB of 100 KB articles are
   written, then resumes (acknowledging as docs/protocol.md asks); `--resumers` do so at once.
-  Goal: daphne grows by less than 40 MB for 60 MB missed.
+  Goal: the web process grows by less than 40 MB for 60 MB missed.
 - slow reader: one client subscribes and never acknowledges while `--stream-mb` MB stream
-  past to a second client that reads briskly, until the server closes it. Goal: daphne
-  grows by less than 24 MB for 40 MB, and the brisk client gets every change.
+  past to a second client that reads briskly, until the server closes it. Goal: the web
+  process grows by less than 24 MB for 40 MB, and the brisk client gets every change.
 - big row: one 5 MB article to 10 subscribers: the largest frame each receives.
 
-Growth is daphne's peak VmRSS, sampled every 20 ms, less its VmRSS before the scenario
+Growth is the web process's peak VmRSS, sampled every 20 ms, less its VmRSS before the scenario
 (after a warm-up of 10 MB through one client).
 
     .venv/bin/python -m bench.edge [--resume-mb 60] [--resumers 1,4] [--stream-mb 40]
+        [--server uvicorn|daphne]
 
 Prints a Markdown table and writes bench/results/edge.json.
 """
@@ -33,6 +35,7 @@ import psycopg
 
 from bench.common import machine_facts, markdown_table, write_results
 from bench.e2e_system import command_line, live, migrated_database, rss_kib
+from core.commands import WEB_SERVERS
 from testkit.live_servers import LiveSystem
 from testkit.wsclient import real_socket, until_closed
 
@@ -103,7 +106,7 @@ async def resume(system: LiveSystem, megabytes: float, resumers: int) -> dict[st
         "changes_each": count,
         "all_received": all(r == count for r in received),
         "seconds": round(time.monotonic() - started, 1),
-        "daphne_growth_mb": rss.growth_mb,
+        "web_growth_mb": rss.growth_mb,
     }
 
 
@@ -128,7 +131,7 @@ async def slow_reader(system: LiveSystem, megabytes: float) -> dict[str, Any]:
         "brisk_received_all": received == count,
         "brisk_seconds": round(brisk_done, 1),
         "slow_close_code": closed,
-        "daphne_growth_mb": rss.growth_mb,
+        "web_growth_mb": rss.growth_mb,
     }
 
 
@@ -176,14 +179,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resume-mb", type=float, default=60)
     parser.add_argument("--resumers", type=lambda s: [int(n) for n in s.split(",")], default=[1, 4])
     parser.add_argument("--stream-mb", type=float, default=40)
+    parser.add_argument("--server", choices=WEB_SERVERS, default=WEB_SERVERS[0])
     parser.add_argument("--database-url")
     args = parser.parse_args(argv)
     with migrated_database(args.database_url, "bench_edge") as dsn:
         machine = machine_facts(dsn)
-        with live(dsn, "postgres") as system:
+        with live(dsn, "postgres", args.server) as system:
             results = asyncio.run(measure(system, args))
     print(table(results))
-    path = write_results("edge", machine, {"command": command_line("bench.edge", argv), "scenarios": results})
+    run = {"command": command_line("bench.edge", argv), "server": args.server, "scenarios": results}
+    path = write_results("edge", machine, run)
     print(f"\nwrote {path}")
     return 0
 
@@ -192,13 +197,13 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = [
         [
             r["scenario"],
-            r.get("daphne_growth_mb", "-"),
+            r.get("web_growth_mb", "-"),
             "all" if delivered(r) else "NOT ALL",
             f"< {g:g} MB" if (g := goal_mb(r)) is not None else "-",
         ]
         for r in results
     ]
-    return markdown_table(["scenario", "daphne growth (MB)", "delivered", "goal"], rows)
+    return markdown_table(["scenario", "web growth (MB)", "delivered", "goal"], rows)
 
 
 def delivered(result: dict[str, Any]) -> bool:

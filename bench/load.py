@@ -1,11 +1,12 @@
-"""1,000 websocket connections on one daphne process, each subscribed to `articles`.
+"""1,000 websocket connections on one web process, each subscribed to `articles`.
 
-On a scratch database migrated by `manage.py migrate`, with `cdc_listen`, one daphne and the
+On a scratch database migrated by `manage.py migrate`, with `cdc_listen`, one web process (uvicorn
+unless --server says daphne) and the
 load generators of bench/e2e.py (connections spread over 2 processes):
 
-- memory: daphne's resident memory (VmRSS) after a warm-up connection has come and gone,
+- memory: the web process's resident memory (VmRSS) after a warm-up connection has come and gone,
   and with every connection open and subscribed; per connection = the difference / count;
-- CPU: daphne's share of one core with the connections idle, and while a writer inserts
+- CPU: the web process's share of one core with the connections idle, and while a writer inserts
   100 changes/s (both over 10 s, from /proc/<pid>/stat);
 - delivery: after the writer stops, every connection must get every change, in order and
   once, with no error frame and no disconnect (the clients may take a while: under overload
@@ -13,6 +14,7 @@ load generators of bench/e2e.py (connections spread over 2 processes):
 
     .venv/bin/python -m bench.load [--clients 1000] [--processes 2] [--idle-seconds 10]
         [--rate 100] [--seconds 10] [--drain-seconds 180] [--layer postgres|redis]
+        [--server uvicorn|daphne]
 
 Prints a Markdown table and writes bench/results/load.json.
 """
@@ -28,6 +30,7 @@ from bench.common import machine_facts, markdown_table, write_results
 from bench.e2e import Rig, rig, us_per_delivery
 from bench.e2e_clients import clients
 from bench.e2e_system import CpuMeter, command_line, migrated_database, rss_kib
+from core.commands import WEB_SERVERS
 
 
 def measure(r: Rig, args: argparse.Namespace) -> dict[str, Any]:
@@ -37,7 +40,7 @@ def measure(r: Rig, args: argparse.Namespace) -> dict[str, Any]:
     rss_before = rss_kib(pid)
     with clients(r.system.port, args.clients, args.processes) as pool:
         rss_connected = rss_kib(pid)
-        meter = CpuMeter({"daphne": [pid], "clients": pool.pids})
+        meter = CpuMeter({"web": [pid], "clients": pool.pids})
         time.sleep(args.idle_seconds)  # the measuring window, not a wait for anything
         idle = meter.percent()
         loaded = r.step(pool, args.rate, args.seconds, drain=args.drain_seconds)
@@ -65,19 +68,20 @@ def table(results: dict[str, Any]) -> str:
     n, rss, loaded = results["clients"], results["rss_kib"], results["loaded"]
     rate = f"{loaded['rate']:g} changes/s"
     drain = "not within the drain time" if loaded["drain_s"] is None else f"{loaded['drain_s']:g} s"
+    web = results["server"]
     rows = [
-        ["daphne RSS after a warm-up connection (MiB)", f"{rss['before'] / 1024:.1f}", ""],
-        [f"daphne RSS with {n:,} connections subscribed (MiB)", f"{rss['connected'] / 1024:.1f}", ""],
+        [f"{web} RSS after a warm-up connection (MiB)", f"{rss['before'] / 1024:.1f}", ""],
+        [f"{web} RSS with {n:,} connections subscribed (MiB)", f"{rss['connected'] / 1024:.1f}", ""],
         ["memory per connection (KiB)", f"{results['kib_per_connection']:g}", ""],
-        ["daphne RSS after the load (MiB)", f"{rss['after_load'] / 1024:.1f}", ""],
+        [f"{web} RSS after the load (MiB)", f"{rss['after_load'] / 1024:.1f}", ""],
         [
-            f"daphne CPU, idle over {results['idle_seconds']:g} s (% of a core)",
-            f"{results['idle_cpu_percent']['daphne']:g}",
+            f"{web} CPU, idle over {results['idle_seconds']:g} s (% of a core)",
+            f"{results['idle_cpu_percent']['web']:g}",
             "",
         ],
-        [f"daphne CPU at {rate} (% of a core)", f"{loaded['cpu_percent']['daphne']:g}", ""],
+        [f"{web} CPU at {rate} (% of a core)", f"{loaded['cpu_percent']['web']:g}", ""],
         [f"clients' CPU at {rate} (% of a core, all processes)", f"{loaded['cpu_percent']['clients']:g}", ""],
-        [f"CPU per delivery at {rate}, daphne / clients (µs)", us_per_delivery(loaded), ""],
+        [f"CPU per delivery at {rate}, {web} / clients (µs)", us_per_delivery(loaded), ""],
         [f"deliveries ({loaded['rows']:,} changes x {n:,})", f"{loaded['delivered']:,}", "all"],
         ["connections that got every change", f"{loaded['complete_connections']:,}", f"{n:,}"],
         ["error frames / disconnects / repeats or reorders", _counts(loaded), "0 / 0 / 0"],
@@ -112,16 +116,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="how long the writer writes")
     parser.add_argument("--drain-seconds", type=float, default=180, help="how long delivery may lag")
     parser.add_argument("--layer", choices=["postgres", "redis"], default="postgres")
+    parser.add_argument("--server", choices=WEB_SERVERS, default=WEB_SERVERS[0], help="ASGI server")
     parser.add_argument("--database-url", help="server to measure (default: DATABASE_URL, else embedded)")
     args = parser.parse_args()
 
     with migrated_database(args.database_url, "bench_load") as dsn:
         machine = machine_facts(dsn)
-        with rig(dsn, args.layer) as r:
+        with rig(dsn, args.layer, args.server) as r:
             measured = measure(r, args)
     results = {
         "command": command_line("bench.load", sys.argv[1:]),
         "layer": args.layer,
+        "server": args.server,
         **measured,
         "every_change_arrived": every_change_arrived(measured["loaded"]),
     }

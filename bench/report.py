@@ -313,11 +313,11 @@ def edge_goal_rows(results: dict[str, Any]) -> list[list[object]]:
     for s in results["scenarios"]:
         goal = edge.goal_mb(s)
         if goal is not None:
-            met = s["daphne_growth_mb"] < goal and edge.delivered(s)
+            met = s["web_growth_mb"] < goal and edge.delivered(s)
             rows.append(
                 [
                     f"edge: {s['scenario']}: daphne growth (MB)",
-                    s["daphne_growth_mb"],
+                    s["web_growth_mb"],
                     f"< {goal:g} ({_met(met)})",
                 ]
             )

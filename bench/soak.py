@@ -1,11 +1,11 @@
 """Fault-injection soak: nothing is lost, nothing arrives twice, everything in commit order.
 
 The whole system on a Postgres server of the soak's own (it restarts it): two `cdc_listen`
-(a leader and a standby), one daphne, writers inserting, updating and deleting through
+(a leader and a standby), one web server, writers inserting, updating and deleting through
 psycopg, and resuming websocket clients (bench/soak_client.py) recording what they get.
 Meanwhile, one fault at a time on a schedule: kill -9 the leader (a new standby replaces
 it, as systemd or compose would), `pg_terminate_backend` the listener's and the channel
-layer's connections, restart daphne, and, once, restart Postgres. After each fault a probe
+layer's connections, restart the web server, and, once, restart Postgres. After each fault a probe
 change is written, and its recovery time is how long until every client has it.
 
 At the end every client's record must equal the change log's committed changes for its
@@ -39,7 +39,7 @@ from bench.soak_client import Client, clients_for
 from bench.soak_writers import ARTICLE, POST, SOURCE, Writer, write_marker
 from testkit.pg import DisposableServer
 from testkit.probes import get, poll
-from testkit.processes import Process, cdc_listen, daphne, free_port, migrate
+from testkit.processes import Process, cdc_listen, free_port, migrate, web_process
 
 RECOVERY_TIMEOUT = 60.0  # seconds a probe may take to reach every client before it counts as lost
 STREAMS = {ARTICLE: "articles", POST: "posts"}
@@ -56,7 +56,7 @@ class System:
         self.port = free_port()
         self.started = 0
         self.listeners = [self._listener(), self._listener()]
-        self.web = daphne(self.dsn, self.port)
+        self.web = web_process(self.dsn, self.port)
         self.listeners[0].wait_for("leader gained|standing by")
         self.wait_for_leader()
         self._wait_web()
@@ -95,7 +95,7 @@ class System:
 
     def restart_web(self) -> None:
         self.web.stop()
-        self.web = daphne(self.dsn, self.port)
+        self.web = web_process(self.dsn, self.port)
 
     def restart_postgres(self) -> None:
         self.server.restart()
@@ -160,7 +160,7 @@ async def soak(seconds: float, clients: int = 50, rate: float = 40.0) -> Report:
             migrate(server.dsn)
             report.machine = machine_facts(server.dsn)
             authors = create_authors(server.dsn)
-            progress("starting two cdc_listen and daphne")
+            progress("starting two cdc_listen and the web server")
             system = await asyncio.to_thread(System, server)
             try:
                 run = await _run(system, authors, report, clients, rate)
@@ -224,7 +224,7 @@ async def _inject_faults(system: System, clients: list[Client], author: int, rep
         ("kill -9 leader", system.kill_leader),
         ("terminate listener connection", system.terminate_listener_connection),
         ("terminate layer connections", system.terminate_layer_connections),
-        ("restart daphne", system.restart_web),
+        ("restart the web server", system.restart_web),
     ]
     interval = min(10.0, max(5.0, report.seconds / 8))
     slots = max(1, int(report.seconds // interval))

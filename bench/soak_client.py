@@ -61,7 +61,7 @@ class Client:
                     backoff.reset()
                     await self._session(ws, stopping)
             except (OSError, TimeoutError, WebSocketException):
-                pass  # daphne restarting, or the connection closed under us: resume below
+                pass  # the web server restarting, or the connection closed under us: resume below
             await pause(stopping, backoff.next_delay())
 
     async def _session(self, ws: ClientConnection, stopping: asyncio.Event) -> None:

@@ -1,5 +1,5 @@
-"""The live system as real processes on the test's database: cdc_listen relaying, daphne
-serving /ws/live/ and the pages, the default channel layer between them; or daphne alone."""
+"""The live system as real processes on the test's database: cdc_listen relaying, the web
+server serving /ws/live/ and the pages, the default channel layer between them; or the web alone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from testkit.probes import get, poll
-from testkit.processes import Process, cdc_listen, daphne, free_port
+from testkit.processes import Process, cdc_listen, free_port, web_process
 
 FAST = ("--poll-interval", "0.2")
 
@@ -34,15 +34,15 @@ class LiveSystem:
     @property
     def web(self) -> Process:
         if self._web is None:
-            raise RuntimeError("daphne was not started: start_web() first")
+            raise RuntimeError("the web server was not started: start_web() first")
         return self._web
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start_web(self, files: int | None = None, **env: str) -> None:
-        """daphne on the same port (after `stop_web`, too)."""
-        self._web = daphne(self.dsn, self.port, files, **env)
+        """The web server on the same port (after `stop_web`, too)."""
+        self._web = web_process(self.dsn, self.port, files, **env)
 
     def wait_web(self) -> None:
         poll(lambda: get(self.url("/healthz"))[0], lambda status: status in (200, 503))
@@ -73,7 +73,7 @@ def live_system(dsn: str, *listener_args: str, **listener_env: str) -> Iterator[
 
 @contextmanager
 def web_server(dsn: str, files: int | None = None, **env: str) -> Iterator[LiveSystem]:
-    """daphne alone on `dsn` (no relay), with extra environment (and an open-file limit): for
+    """The web server alone on `dsn` (no relay), with extra environment (and an open-file limit): for
     what the web decides by itself (handshakes, pages, caps)."""
     port = free_port()
     system = LiveSystem(dsn, port, None)

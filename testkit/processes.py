@@ -1,4 +1,5 @@
-"""Real processes for end-to-end tests: cdc_listen, daphne, each with its own DATABASE_URL.
+"""Real processes for end-to-end tests: cdc_listen, the web server (uvicorn or daphne: WEB_SERVER),
+each with its own DATABASE_URL.
 
 Output is collected line by line on a thread, so a test waits for a log line (with a
 timeout) instead of sleeping.
@@ -87,12 +88,13 @@ def cdc_listen(dsn: str, *args: str, name: str = "cdc_listen", **env: str) -> Pr
     return Process(argv, {"DATABASE_URL": dsn, **env}, name)
 
 
-def daphne(dsn: str, port: int, files: int | None = None, **env: str) -> Process:
-    """daphne on 127.0.0.1:`port`; with `files`, under that open-file limit (prlimit)."""
+def web_process(dsn: str, port: int, files: int | None = None, **env: str) -> Process:
+    """The web server (WEB_SERVER chooses, core/commands.py) on 127.0.0.1:`port`; with
+    `files`, under that open-file limit (prlimit)."""
     argv = [sys.executable, *commands.web("127.0.0.1", port)]
     if files is not None:
         argv = ["prlimit", f"--nofile={files}:{files}", *argv]
-    return Process(argv, {"DATABASE_URL": dsn, **env}, "daphne")
+    return Process(argv, {"DATABASE_URL": dsn, **env}, "web")
 
 
 def migrate(dsn: str) -> None:

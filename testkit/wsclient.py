@@ -1,5 +1,5 @@
 """A websocket client for tests, speaking docs/protocol.md: over Channels' in-process
-WebsocketCommunicator, or over a real socket to a real daphne (the `websockets` package)."""
+WebsocketCommunicator, or over a real socket to a real web server (the `websockets` package)."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ async def real_socket(
     origin: str | None = SAME_SITE,
     headers: dict[str, str] | None = None,
 ) -> AsyncIterator[RealSocket]:
-    """A websocket to daphne on 127.0.0.1:`port`, as a browser on that origin opens it (or on
+    """A websocket to the web server on 127.0.0.1:`port`, as a browser on that origin opens it (or on
     `origin`; None: no Origin header), with `headers` too."""
     async with connect(
         f"ws://127.0.0.1:{port}/ws/live/",

@@ -6,7 +6,7 @@ database to commit to, LISTEN on, and point real processes at.
 
 Three folders, each a marker of the same name (`python3 dev.py test -m unit`):
 unit/ pure logic, in seconds; integration/ against a real Postgres (and Redis), in this
-process or with a helper process; system/ the whole system as real processes (daphne,
+process or with a helper process; system/ the whole system as real processes (the web server,
 cdc_listen, the demo writers, Chromium). A test in another folder may be marked `unit` too
 when it needs no more than a plain query.
 """

@@ -1,5 +1,5 @@
 """End to end with real processes: psql writes, cdc_listen relays through the default
-(Postgres) channel layer, daphne serves /ws/live/, a `websockets` client reads."""
+(Postgres) channel layer, the web server serves /ws/live/, a `websockets` client reads."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pglayer.layer import PostgresChannelLayer
 from testkit.live_servers import live_system
 from testkit.pg import PSQL, psql
 from testkit.probes import get, poll
-from testkit.processes import daphne, free_port
+from testkit.processes import free_port, web_process
 from testkit.wsclient import real_socket
 from tests.consumer_env import log_in_new_user
 
@@ -167,7 +167,7 @@ async def test_a_repair_that_cannot_read_the_log_closes_with_try_again_later(fre
         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
         WHERE application_name = '{APPLICATION_NAME}';"""
     port = free_port()
-    web = daphne(fresh_db, port)
+    web = web_process(fresh_db, port)
     peer = PostgresChannelLayer(conninfo=fresh_db)
     try:
         await asyncio.to_thread(poll, lambda: get(f"http://127.0.0.1:{port}/healthz")[0], bool)

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from core import commands
 from testkit.pg import psql
 from testkit.probes import get, metrics, poll
-from testkit.processes import Process, cdc_listen, daphne, free_port
+from testkit.processes import Process, cdc_listen, free_port, web_process
 from tests.conftest import ROOT, drop_database
 
 FAST = ("--poll-interval", "0.2")
@@ -29,7 +29,7 @@ LOG_FIELDS = {"ts", "level", "logger", "message"}
 
 @dataclass
 class System:
-    """A real daphne on the test's database, and the cdc_listen processes the test starts."""
+    """A real web server on the test's database, and the cdc_listen processes the test starts."""
 
     dsn: str
     port: int
@@ -57,7 +57,7 @@ class System:
 @pytest.fixture
 def system(fresh_db: str) -> Iterator[System]:
     port = free_port()
-    web = daphne(fresh_db, port, None, HEALTH_MAX_HEARTBEAT_AGE="3", HEALTH_MAX_LAG="1", **JSON_LOGS)
+    web = web_process(fresh_db, port, None, HEALTH_MAX_HEARTBEAT_AGE="3", HEALTH_MAX_LAG="1", **JSON_LOGS)
     running = System(fresh_db, port, web)
     try:
         poll(running.health, lambda answer: answer[0] in (200, 503))

@@ -13,7 +13,7 @@ ALL_KINDS = {
     "kill -9 leader",
     "terminate listener connection",
     "terminate layer connections",
-    "restart daphne",
+    "restart the web server",
     "restart postgres",
 }
 
@@ -25,7 +25,7 @@ async def test_a_minute_of_faults_loses_nothing_repeats_nothing_and_keeps_commit
     assert report.problems == []
     assert set(report.faults) == ALL_KINDS
     assert report.faults["restart postgres"] == 1
-    assert report.client_reconnects >= 50, "restarting daphne must have made every client resume"
+    assert report.client_reconnects >= 50, "restarting the web server must have made every client resume"
     assert report.logged_changes >= report.confirmed_changes > 1000
     assert report.deliveries > 10 * report.logged_changes  # 50 clients, each on part of the log
 
