@@ -24,6 +24,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 from psycopg import sql
 
+from core.commands import WEB_SERVERS
 from core.database import conninfo
 from testkit.live_servers import LiveSystem, live_system
 from testkit.pg import DisposableServer
@@ -147,6 +148,14 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest.fixture(params=WEB_SERVERS)
+def each_web_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs once on each ASGI server the project supports (core/commands.py); the
+    others run on the default one."""
+    monkeypatch.setenv("WEB_SERVER", request.param)
+    return str(request.param)
 
 
 @pytest.fixture

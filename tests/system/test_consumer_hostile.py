@@ -2,8 +2,8 @@
 still answers ping, and the server stays up.
 
 Hypothesis drives the bulk in-process (each generated frame has exactly one defect, so the
-error code it must get is known); a real daphne takes the frames only a real server can be
-sent: a megabyte, more than daphne's own limit, thousands of subscribes at once.
+error code it must get is known); a real web server (each of them) takes the frames only a real server can be
+sent: a megabyte, more than the server's own limit, thousands of subscribes at once.
 """
 
 from __future__ import annotations
@@ -165,7 +165,8 @@ async def test_a_nul_character_in_a_text_filter_is_a_bad_filter_and_logs_nothing
 
 
 @pytest.mark.timeout(120)
-async def test_a_real_daphne_survives_megabytes_floods_and_oversized_frames(fresh_db):
+@pytest.mark.usefixtures("each_web_server")
+async def test_a_real_server_survives_megabytes_floods_and_oversized_frames(fresh_db):
     with live_system(fresh_db) as system:
         async with real_socket(system.port) as client:
             for frame in ("x" * 1_000_000, b"\0" * 1_000_000):
@@ -188,8 +189,8 @@ async def test_a_real_daphne_survives_megabytes_floods_and_oversized_frames(fres
             assert replies["subscribed"] <= LiveConsumer.burst
             assert await bystander.answers_ping()
 
-        # Past daphne's own limit (1 MiB) the frame never reaches the consumer: daphne drops
-        # that connection, and nothing else.
+        # Past the server's own limit (1 MiB) the frame never reaches the consumer: the server
+        # drops that connection, and nothing else.
         async with real_socket(system.port) as victim, real_socket(system.port) as bystander:
             with contextlib.suppress(ConnectionClosed):  # it may close while this is sent
                 await victim.send_frame("x" * (2 * 1024 * 1024))

@@ -17,7 +17,7 @@ from testkit.probes import get
 from testkit.wsclient import RealSocket, real_socket, until_closed
 from tests.consumer_env import log_in_new_user
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("each_web_server")]
 MiB = 1024 * 1024
 
 
