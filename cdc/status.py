@@ -10,7 +10,6 @@ from django.conf import settings
 
 from cdc.sql import query
 
-
 ROW, TRUNCATE = "cdc_capture", "cdc_truncate"  # the two triggers cdc.track() installs
 
 
