@@ -69,7 +69,11 @@ post_filters = st.fixed_dictionaries(
 )
 
 ticker_filters = st.fixed_dictionaries({}, optional={"symbol": filter_text})
-STREAM_FILTERS = {"articles": article_filters, "posts": post_filters, "ticker": ticker_filters}
+STREAM_FILTERS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "articles": article_filters,
+    "posts": post_filters,
+    "ticker": ticker_filters,
+}
 
 
 @st.composite
