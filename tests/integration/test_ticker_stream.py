@@ -1,5 +1,5 @@
 """The ticker stream through the real consumer: a snapshot of every symbol's price, then its
-updates in place, filtered by symbol (the stubs docs/protocol.md lists until declarations)."""
+updates and deletes as such, filtered by symbol."""
 
 from __future__ import annotations
 
