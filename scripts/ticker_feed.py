@@ -5,8 +5,8 @@
     python scripts/ticker_feed.py --count 100 --rate 50 --symbols ACME,GLOBEX
 
 Symbols that do not exist yet are inserted first, at a random price. Each update moves one
-symbol's price by a small random step (at least a cent), so the stream is mostly updates,
-where the other demo writers' are inserts.
+symbol's price by a small random step (at least a cent), so the stream is updates, where
+the other demo writers' are inserts.
 """
 
 from __future__ import annotations
@@ -26,8 +26,14 @@ INSERT INTO ticker (symbol, price)
 SELECT symbol, price FROM unnest(%(symbols)s::text[], %(prices)s::numeric[]) AS u (symbol, price)
 ON CONFLICT (symbol) DO NOTHING
 """
+# One step: `step` times the price, rounded to the cent, but at least a cent (an update
+# that moved no price would be no change to see) and never below a cent.
 STEP = """
-UPDATE ticker SET price = greatest(0.01, round(price * (1 + %(step)s::numeric), 2)), updated_at = now()
+UPDATE ticker
+SET price = greatest(
+        0.01, price + sign(%(step)s::numeric) * greatest(0.01, round(abs(price * %(step)s::numeric), 2))
+    ),
+    updated_at = now()
 WHERE symbol = %(symbol)s
 """
 
