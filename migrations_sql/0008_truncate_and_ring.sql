@@ -29,7 +29,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO cdc.event (table_name, op)
     VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'truncate');
-    PERFORM cdc.ring();
+    PERFORM cdc.ring();  -- after the insert, as in cdc.capture(): the transaction has its txid
     RETURN NULL;
 END
 $$;
