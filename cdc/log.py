@@ -26,9 +26,9 @@ class Change:
     id: int
     txid: int
     table: str  # schema-qualified, 'public.article'
-    op: str  # 'insert' | 'update' | 'delete'
-    row: dict[str, Any] | None  # the new row; None for a delete
-    old: dict[str, Any] | None  # the old row; None for an insert
+    op: str  # 'insert' | 'update' | 'delete' | 'truncate'
+    row: dict[str, Any] | None  # the new row; None for a delete or a truncate
+    old: dict[str, Any] | None  # the old row; None for an insert or a truncate
     captured_at: datetime
 
 

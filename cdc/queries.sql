@@ -55,7 +55,8 @@ SELECT pg_try_advisory_lock(cdc.doorbell_key())
 SELECT pg_advisory_unlock(cdc.doorbell_key())
 
 -- name: capture_status
-SELECT table_name, excluded_columns, installed_hash, expected_hash, enabled
+SELECT table_name, excluded_columns, installed_hash, expected_hash, enabled,
+       truncate_installed_hash, truncate_expected_hash, truncate_enabled
 FROM cdc.capture_status
 ORDER BY table_name
 

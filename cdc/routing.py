@@ -25,8 +25,9 @@ from django.conf import settings
 
 from cdc.log import Change
 
-ARTICLES, POSTS = "articles", "posts"
+ARTICLES, POSTS, TICKER = "articles", "posts", "ticker"
 PUBLIC, AUTHOR = "public", "author"
+TRUNCATE = "truncate"  # the op of a captured TRUNCATE: no images, every row is gone
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -117,7 +118,11 @@ class StreamChange:
 
 
 # The columns a consumer decides by: filters, partitions and access (docs/protocol.md).
-KEYS = {ARTICLES: ("id", "category", "source"), POSTS: ("id", "author_id", "visibility")}
+KEYS = {
+    ARTICLES: ("id", "category", "source"),
+    POSTS: ("id", "author_id", "visibility"),
+    TICKER: ("id", "symbol"),
+}
 
 
 def _keys(stream: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -158,6 +163,8 @@ def own_group(author_id: object) -> str:
 
 def routes(change: StreamChange) -> list[tuple[str, StreamChange]]:
     """(group, the change as that group's audience sees it) for every group it goes to."""
+    if change.op == TRUNCATE:  # no image to judge: for the whole stream
+        return [(stream_group(change.stream), change)]
     owners = owners_of(change)
     out: list[tuple[str, StreamChange]] = []
     public = seen_by(change, AUDIENCES[change.stream].public if change.stream in AUDIENCES else _anyone)

@@ -10,10 +10,13 @@ from django.conf import settings
 
 from cdc.sql import query
 
+ROW, TRUNCATE = "cdc_capture", "cdc_truncate"  # the two triggers cdc.track() installs
+
 
 @dataclass(frozen=True, slots=True)
 class TriggerStatus:
     table: str
+    trigger: str  # ROW | TRUNCATE
     state: str  # 'ok' | 'outdated' | 'disabled' | 'missing'
     excluded_columns: tuple[str, ...] = ()
     installed_hash: str | None = None
@@ -24,22 +27,24 @@ class TriggerStatus:
 
 
 def capture_report(cursor: Any) -> list[TriggerStatus]:
-    """Every table with a capture trigger, plus the configured ones that lack it."""
+    """Both triggers of every table under capture, plus the configured tables that lack them."""
     cursor.execute(query("capture_status"))
-    installed = {
-        table: TriggerStatus(
-            table=table,
-            state=_state(installed_hash, expected_hash, enabled),
-            excluded_columns=tuple(excluded),
-            installed_hash=installed_hash,
-        )
-        for table, excluded, installed_hash, expected_hash, enabled in cursor.fetchall()
+    installed: dict[tuple[str, str], TriggerStatus] = {}
+    for table, excluded, *stamps in cursor.fetchall():  # (installed, expected, enabled) of each
+        row, truncate = stamps[:3], stamps[3:]
+        installed[table, ROW] = TriggerStatus(table, ROW, _state(*row), tuple(excluded), row[0])
+        installed[table, TRUNCATE] = TriggerStatus(table, TRUNCATE, _state(*truncate), (), truncate[0])
+    missing = {
+        (table, trigger): TriggerStatus(table, trigger, "missing")
+        for table in settings.CDC_STREAMS
+        for trigger in (ROW, TRUNCATE)
     }
-    missing = {t: TriggerStatus(t, "missing") for t in settings.CDC_STREAMS if t not in installed}
-    return sorted({**installed, **missing}.values(), key=lambda s: s.table)
+    return sorted({**missing, **installed}.values(), key=lambda s: (s.table, s.trigger))
 
 
-def _state(installed_hash: str | None, expected_hash: str, enabled: bool) -> str:
+def _state(installed_hash: str | None, expected_hash: str | None, enabled: bool) -> str:
+    if expected_hash is None:
+        return "missing"
     if installed_hash != expected_hash:
         return "outdated"
     return "ok" if enabled else "disabled"

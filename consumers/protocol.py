@@ -10,14 +10,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cdc.routing import ARTICLES, POSTS
+from cdc.routing import ARTICLES, POSTS, TICKER
 from cdc.ticks import BadPosition, Position
 
-STREAMS = (ARTICLES, POSTS)
+# The filters each stream accepts (validated below).
+FILTERS = {ARTICLES: ("category", "source"), POSTS: ("author_id", "visibility"), TICKER: ("symbol",)}
+STREAMS = tuple(FILTERS)
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SNAPSHOT = 100
 MAX_ID = 2**63 - 1  # Postgres bigint
-MAX_TEXT_FILTER = 1000  # characters in a category or source filter
+MAX_TEXT_FILTER = 1000  # characters in a text filter (category, source, symbol)
 VISIBILITIES = ("public", "private")
 
 
@@ -43,6 +45,7 @@ class Filters:
     source: str | None = None
     author_id: int | None = None
     visibility: str | None = None
+    symbol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ def _stream(value: Any) -> str:
     if not isinstance(value, str):
         raise ProtocolError("bad_message", f"'stream' must be a string, not {_kind(value)}")
     if value not in STREAMS:
-        raise ProtocolError("unknown_stream", f"no stream {value[:40]!r}: choose {' or '.join(STREAMS)}")
+        raise ProtocolError("unknown_stream", f"no stream {value[:40]!r}: choose {', '.join(STREAMS)}")
     return value
 
 
@@ -120,13 +123,13 @@ def _filters(stream: str, value: Any) -> Filters:
         return Filters()
     if not isinstance(value, dict):
         raise ProtocolError("bad_filter", f"'filters' must be an object, not {_kind(value)}", stream)
-    allowed = ("category", "source") if stream == ARTICLES else ("author_id", "visibility")
+    allowed = FILTERS[stream]
     unknown = sorted(set(value) - set(allowed))
     if unknown:
         raise ProtocolError(
             "bad_filter", f"{stream} has no filter {unknown[0][:40]!r}: use {' or '.join(allowed)}", stream
         )
-    for name in ("category", "source"):
+    for name in ("category", "source", "symbol"):
         if name in value and not _is_text(value[name]):
             raise ProtocolError(
                 "bad_filter",

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cdc import ticks
 from cdc.log import change_from_row
-from cdc.routing import ARTICLES, StreamChange
+from cdc.routing import ARTICLES, TICKER, StreamChange
 from cdc.sql import fetch_one, query
 from cdc.ticks import Position
 from consumers.subscription import Subscription
@@ -87,6 +87,8 @@ async def latest_rows(
     params: dict[str, str | int | None]
     if sub.stream == ARTICLES:
         name, params = "latest_articles", {"category": f.category, "source": f.source}
+    elif sub.stream == TICKER:
+        name, params = "latest_ticker", {"symbol": f.symbol}
     else:
         name = "latest_posts"
         params = {"viewer_id": sub.viewer_id, "author_id": f.author_id, "visibility": f.visibility}

@@ -58,6 +58,8 @@ class Subscription:
         if self.stream == ARTICLES:
             by_category = f.category is not None
             return frozenset({category_group(f.category) if by_category else stream_group(ARTICLES)})
+        if self.stream != POSTS:  # no partitions and no owners (the ticker)
+            return frozenset({stream_group(self.stream)})
         if self.viewer_id is not None and f.author_id in (None, self.viewer_id):
             mine = own_group(self.viewer_id)
             others = f.author_id is None and f.visibility != "private"
@@ -91,6 +93,7 @@ class Subscription:
             (f.category, image.get("category")),
             (f.source, image.get("source")),
             (f.author_id, image.get("author_id")),
+            (f.symbol, image.get("symbol")),
             # The public view of a post gone private keeps only id and author_id: it was public.
             (f.visibility, image.get("visibility", "public")),
         )

@@ -18,6 +18,7 @@ MIGRATE = ["manage.py", "migrate", "--verbosity=1"]
 # The demo writers' pace: a first-time user sees the page move within a second or two.
 DEMO_WIRE_RATE = "1"
 DEMO_POSTS_RATE = "0.5"
+DEMO_TICKER_RATE = "5"  # price updates per second: the ticker panel moves several times a second
 
 
 # The ASGI servers the project runs and tests; the first is the default. WEB_SERVER chooses.
@@ -55,8 +56,13 @@ def post_feed(*options: str) -> list[str]:
     return ["scripts/post_feed.py", *options]
 
 
+def ticker_feed(*options: str) -> list[str]:
+    return ["scripts/ticker_feed.py", *options]
+
+
 def demo_writers() -> dict[str, list[str]]:
     return {
         "wire": wire_feed("--rate", DEMO_WIRE_RATE),
         "posts": post_feed("--rate", DEMO_POSTS_RATE),
+        "ticker": ticker_feed("--rate", DEMO_TICKER_RATE),
     }

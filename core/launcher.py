@@ -1,8 +1,9 @@
 """`manage.py up`: the whole system on one machine, for a first look and for development.
 
 It runs the migrations, creates the demo login (demo/demo), then supervises the long-running
-processes as children sharing one DATABASE_URL: daphne, cdc_listen and the two demo writers
-(scripts/wire_feed.py, scripts/post_feed.py), so the page moves within seconds. Ctrl-C stops
+processes as children sharing one DATABASE_URL: daphne, cdc_listen and the three demo writers
+(scripts/wire_feed.py, scripts/post_feed.py, scripts/ticker_feed.py), so the page moves within
+seconds. Ctrl-C stops
 them all. The command lines are core/commands.py's, the same as compose.yaml's.
 """
 

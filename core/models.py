@@ -1,4 +1,5 @@
-"""The domain: articles (the news aggregator) and posts (the social feed).
+"""The domain: articles (the news aggregator), posts (the social feed) and the ticker
+(prices updated in place).
 
 These tables are a public contract for writers that are not Django: every column but the
 required ones has a *database* default (`db_default`), so a bare
@@ -51,3 +52,23 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_id}: {self.body[:40]}"
+
+
+class Ticker(models.Model):
+    """One symbol's latest price: a row updated in place several times a second (a stream of
+    updates, where articles and posts are mostly inserts)."""
+
+    symbol = models.TextField(unique=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ticker"
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(symbol=""), name="ticker_symbol_not_empty"),
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="ticker_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.price}"

@@ -123,7 +123,7 @@ CDC_POLL_INTERVAL = float(os.environ.get("CDC_POLL_INTERVAL", "1.0"))
 CDC_BATCH_SIZE = int(os.environ.get("CDC_BATCH_SIZE", "5000"))
 CDC_RETENTION_SECONDS = int(os.environ.get("CDC_RETENTION_SECONDS", str(7 * 24 * 3600)))
 # Tables under capture and the stream each one feeds (the websocket API's stream names).
-CDC_STREAMS = {"public.article": "articles", "public.post": "posts"}
+CDC_STREAMS = {"public.article": "articles", "public.post": "posts", "public.ticker": "ticker"}
 
 # The delivery edge (docs/protocol.md, "Limits"): what one websocket connection may cost.
 LIVE_MAX_FRAME_BYTES = int(os.environ.get("LIVE_MAX_FRAME_BYTES", str(1024 * 1024)))  # sent frames

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-# Writes `count` rows in one transaction (the connection is not in autocommit mode).
+# Writes (or updates) `count` rows in one transaction (the connection is not in autocommit mode).
 Writer = Callable[[psycopg.Connection[Any], random.Random, int], None]
 
 
@@ -51,9 +51,9 @@ def comma_list(p: argparse.ArgumentParser, text: str, option: str) -> list[str]:
     return items
 
 
-def run(args: argparse.Namespace, write: Writer, *, program: str, noun: str) -> int:
+def run(args: argparse.Namespace, write: Writer, *, program: str, noun: str, verb: str = "inserted") -> int:
     """Write rows at `args.rate` per second until --count, --duration, SIGTERM or Ctrl-C;
-    print how many were committed."""
+    print how many were committed ("<program>: <verb> <count> <noun>")."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     rng = random.Random(args.seed)
     limit = _limit(args)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, write: Writer, *, program: str, noun: str) -> 
         print(f"{program}: {exc}", file=sys.stderr)
         return 1
     finally:
-        print(f"{program}: inserted {written} {noun}", flush=True)
+        print(f"{program}: {verb} {written} {noun}", flush=True)
     return 0
 
 

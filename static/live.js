@@ -1,4 +1,8 @@
-// The dashboard's live client: one websocket, two subscriptions (docs/protocol.md).
+// The dashboard's live client: one websocket, one subscription per stream on the page
+// (docs/protocol.md). Every element with data-stream="<name>" (a list, or a table's tbody)
+// is a stream's items, subscribed with the filters of its data-filters (JSON, default none):
+// any stream the server has. VIEWS says how a stream's rows look; one not in it shows its
+// columns as text.
 // It reconnects after any drop with exponential backoff and jitter, resumes each stream
 // from the last position it saw, and drops repeats by event id, so a page left open
 // through a server restart shows every change once. No dependencies, no build step.
@@ -9,7 +13,8 @@
 // fetches a row whose values were cut to fit a frame from /live/rows/<stream>/<id>.
 //
 // Hooks for tests and tools: #connection[data-state] is connecting | live | offline;
-// each item is <li data-id="<row id>" data-event-id="<event id of its last change>">.
+// each item is <li data-id="<row id>" data-event-id="<event id of its last change>"> (<tr> in
+// a table).
 (() => {
   "use strict";
 
@@ -29,10 +34,16 @@
   const statusEl = document.getElementById("connection");
   const filterEl = document.getElementById("category-filter");
   const announcerEl = document.getElementById("announcer");
-  const streams = {
-    articles: newStream(document.getElementById("articles"), renderArticle, describeArticle),
-    posts: newStream(document.getElementById("posts"), renderPost, describePost),
+  const VIEWS = {
+    articles: { render: renderArticle, describe: describeArticle },
+    posts: { render: renderPost, describe: describePost },
+    ticker: { tag: "tr", render: renderQuote, describe: describeQuote, place: bySymbol },
   };
+  const ANY = { render: renderColumns, describe: (li) => `New item: ${li.textContent}` };
+  const streams = {};
+  document.querySelectorAll("[data-stream]").forEach((list) => {
+    streams[list.dataset.stream] = newStream(list, JSON.parse(list.dataset.filters || "{}"));
+  });
   let socket = null;
   let attempt = 0;
   let pingTimer = null;
@@ -48,8 +59,15 @@
   // position: where this stream's items are up to (a snapshot's or change's), or null while
   // it has none. It is never a `subscribed` position: those come before the snapshot, and a
   // resume from one would skip the snapshot the page never got.
-  function newStream(list, render, describe) {
-    return { list, render, describe, filters: {}, position: null, seen: new Set(), pages: [] };
+  //
+  // view: how its rows look, with the defaults: items are <li>, new ones go on top.
+  function newStream(list, filters) {
+    const view = { tag: "li", place: prepend, ...(VIEWS[list.dataset.stream] || ANY) };
+    return { list, view, filters, position: null, seen: new Set(), pages: [] };
+  }
+
+  function prepend(list, node) {
+    list.prepend(node);
   }
 
   function setStatus(state, text) {
@@ -160,8 +178,8 @@
     fetch(`${document.body.dataset.rowsUrl}${stream}/${id}`)
       .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
       .then((row) => {
-        const shown = s.list.querySelector(`:scope > li[data-id="${row.id}"]`);
-        if (shown) shown.replaceWith(item(s, row, shown.dataset.eventId));
+        const shown = s.list.querySelector(`:scope > [data-id="${row.id}"]`);
+        if (shown) shown.replaceWith(item(s, row, shown.dataset.eventId, shown));
       })
       .catch((problem) => console.warn("live: whole row:", problem));
   }
@@ -171,15 +189,15 @@
     s.seen.add(change.id);
     if (s.seen.size > SEEN) s.seen.delete(s.seen.values().next().value);
     const id = (change.row || change.old).id;
-    const existing = s.list.querySelector(`:scope > li[data-id="${id}"]`);
+    const existing = s.list.querySelector(`:scope > [data-id="${id}"]`);
     if (change.op === "delete" || !matches(change.row, s.filters)) {
       if (existing) existing.remove();
       return;
     }
-    const fresh = item(s, change.row, change.id);
-    if (existing) existing.replaceWith(fresh);
+    const fresh = item(s, change.row, change.id, existing);
+    if (existing) existing.replaceWith(fresh); // in place: an update is not news
     else {
-      s.list.prepend(fresh);
+      s.view.place(s.list, fresh);
       arrived(s, fresh);
     }
     while (s.list.children.length > KEEP) s.list.lastElementChild.remove();
@@ -189,12 +207,13 @@
     return Object.entries(filters).every(([key, value]) => row[key] === value);
   }
 
-  function item(s, row, eventId) {
-    const li = document.createElement("li");
-    li.dataset.id = row.id;
-    li.dataset.eventId = eventId;
-    s.render(li, row);
-    return li;
+  // previous: the item this one replaces, if any (the ticker shows the move from it).
+  function item(s, row, eventId, previous) {
+    const node = document.createElement(s.view.tag);
+    node.dataset.id = row.id;
+    node.dataset.eventId = eventId;
+    s.view.render(node, row, previous);
+    return node;
   }
 
   function renderArticle(li, row) {
@@ -214,12 +233,45 @@
     li.append(el("div", "body", row.body), meta);
   }
 
+  // A quote: symbol, price, its move since the last price shown (▲/▼, and in words for
+  // screen readers: colour is never the only sign), and when it was set.
+  function renderQuote(tr, row, previous) {
+    const price = Number(row.price);
+    const before = previous ? Number(previous.dataset.price) : price;
+    const direction = price > before ? "up" : price < before ? "down" : "";
+    tr.dataset.price = price;
+    tr.className = direction;
+    const symbol = el("th", "symbol", row.symbol);
+    symbol.scope = "row";
+    const move = el("td", "move", "");
+    if (direction) {
+      const arrow = el("span", "arrow", direction === "up" ? "▲" : "▼");
+      arrow.setAttribute("aria-hidden", "true");
+      move.append(arrow, el("span", "visually-hidden", direction), ` ${Math.abs(price - before).toFixed(2)}`);
+    }
+    tr.append(symbol, el("td", "price", price.toFixed(2)), move, el("td", "meta", time(row.updated_at)));
+  }
+
+  function renderColumns(li, row) {
+    li.append(el("div", "body", Object.entries(row).map(([key, value]) => `${key}: ${value}`).join(" · ")));
+  }
+
+  function bySymbol(tbody, tr) {
+    const symbol = tr.querySelector(".symbol").textContent;
+    const after = [...tbody.children].find((other) => other.querySelector(".symbol").textContent > symbol);
+    tbody.insertBefore(tr, after || null);
+  }
+
   function describeArticle(li) {
     return `New article: ${li.querySelector(".title").textContent}`;
   }
 
   function describePost(li) {
     return `New post by ${li.querySelector(".author").textContent}`;
+  }
+
+  function describeQuote(tr) {
+    return `New symbol ${tr.querySelector(".symbol").textContent} at ${tr.dataset.price}`;
   }
 
   function nameOf(id) {
@@ -256,7 +308,7 @@
   }
 
   function announce() {
-    const text = latest.s.describe(latest.li); // by now, with the author's name
+    const text = latest.s.view.describe(latest.li); // by now, with the author's name
     announcerEl.textContent = arrivals === 1 ? text : `${arrivals} new items, the latest: ${text}`;
     arrivals = 0;
   }
@@ -270,6 +322,10 @@
 
   function when(iso) {
     return iso ? new Date(iso).toLocaleString() : "";
+  }
+
+  function time(iso) {
+    return iso ? new Date(iso).toLocaleTimeString() : "";
   }
 
   if (filterEl) {

@@ -1,4 +1,5 @@
-"""`manage.py cdc_status` reports installed, outdated, disabled and missing triggers."""
+"""`manage.py cdc_status` reports installed, outdated, disabled and missing triggers: the row
+trigger (cdc_capture) and the truncate trigger (cdc_truncate) of each table."""
 
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ def cdc_status(dsn: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def lines(out: str) -> dict[str, str]:
-    return {parts[0]: parts[1] for parts in (line.split() for line in out.splitlines()) if len(parts) >= 2}
+def lines(out: str, trigger: str = "cdc_capture") -> dict[str, str]:
+    """Each table's state for one of its triggers, as cdc_status prints them."""
+    rows = (line.split() for line in out.splitlines())
+    return {parts[0]: parts[2] for parts in rows if len(parts) >= 3 and parts[1] == trigger}
 
 
-def test_fresh_install_reports_both_tables_ok(fresh_db):
+def test_fresh_install_reports_every_table_and_both_its_triggers_ok(fresh_db):
     done = cdc_status(fresh_db)
     assert done.returncode == 0, done.stderr
-    assert lines(done.stdout).items() >= {"public.article": "ok", "public.post": "ok"}.items()
+    tables = {"public.article": "ok", "public.post": "ok", "public.ticker": "ok"}
+    assert lines(done.stdout) == tables
+    assert lines(done.stdout, "cdc_truncate") == tables
 
 
 def test_outdated_missing_and_disabled_triggers_are_reported(fresh_db):
@@ -64,3 +69,27 @@ def test_outdated_missing_and_disabled_triggers_are_reported(fresh_db):
         " LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
     )
     assert lines(cdc_status(fresh_db).stdout)["public.article"] == "outdated"
+
+
+def test_a_missing_or_outdated_truncate_trigger_is_reported_and_track_installs_it(fresh_db):
+    psql(
+        fresh_db,
+        """
+        DROP TRIGGER cdc_truncate ON article;
+        CREATE OR REPLACE FUNCTION cdc.capture_truncate() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN RETURN NULL; END $$;
+        """,
+    )
+    done = cdc_status(fresh_db)
+    assert done.returncode == 1
+    assert lines(done.stdout) == {"public.article": "ok", "public.post": "ok", "public.ticker": "ok"}
+    assert lines(done.stdout, "cdc_truncate") == {
+        "public.article": "missing",
+        "public.post": "outdated",
+        "public.ticker": "outdated",
+    }
+
+    psql(fresh_db, "SELECT cdc.track(t) FROM unnest('{article,post,ticker}'::regclass[]) AS t")
+    done = cdc_status(fresh_db)
+    assert done.returncode == 0, done.stderr
+    assert set(lines(done.stdout, "cdc_truncate").values()) == {"ok"}

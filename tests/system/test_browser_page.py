@@ -113,13 +113,16 @@ async def test_the_readme_screenshot(browser: Browser, system: LiveSystem) -> No
     """Taken here, so the README shows the page as it is: fixed rows and clock, no motion."""
     for name in ("demo", "alice", "bob"):
         await make_user(name, name)
-    await asyncio.to_thread(psql, system.dsn, ARTICLES + ";" + POSTS)
+    await asyncio.to_thread(psql, system.dsn, ";".join((ARTICLES, POSTS, TICKER)))
     context = await browser.new_context(
         viewport={"width": 1100, "height": 450}, timezone_id="UTC", locale="en-GB", reduced_motion="reduce"
     )
     errors = problems(context)
     page = await log_in(context, system, "demo", "demo")
     await expect(page.locator("#posts > li .author")).to_have_text(["demo", "bob", "alice"])
+    await expect(page.locator("#ticker > tr")).to_have_count(4)
+    await asyncio.to_thread(psql, system.dsn, "UPDATE ticker SET price = price + 1.25 WHERE symbol = 'ACME'")
+    await expect(page.locator("#ticker > tr.up")).to_have_count(1)
     await page.screenshot(path=SCREENSHOT)
     assert errors == []
 
@@ -158,3 +161,8 @@ async def test_posts_too_large_for_a_frame_show_whole_in_snapshot_and_live(
     )
     assert [t[:1] for t in await bodies.all_text_contents()] == ["L", "2", "1", "0"]
     assert errors == []
+
+
+TICKER = """INSERT INTO ticker (symbol, price, updated_at) VALUES
+    ('ACME', 112.40, '2025-05-01 09:29:58+00'), ('GLOBEX', 48.05, '2025-05-01 09:29:59+00'),
+    ('HOOLI', 301.75, '2025-05-01 09:29:57+00'), ('INITECH', 19.90, '2025-05-01 09:29:59+00')"""

@@ -63,7 +63,7 @@ def compose_config(*profiles: str) -> dict[str, Any]:
 
 def test_default_profiles_postgres_layer_one_web_a_standby_listener_and_the_demo():
     services = compose_config()["services"]
-    assert set(services) == {"postgres", "migrate", "web", "listener", "wire", "posts"}
+    assert set(services) == {"postgres", "migrate", "web", "listener", "wire", "posts", "ticker"}
 
     postgres = services["postgres"]
     assert postgres["image"].startswith("postgres:")
@@ -78,7 +78,7 @@ def test_default_profiles_postgres_layer_one_web_a_standby_listener_and_the_demo
     assert services["listener"]["deploy"]["replicas"] == 2
     demo = {name: [PYTHON, *argv] for name, argv in commands.demo_writers().items()}
     assert {name: services[name]["command"] for name in demo} == demo
-    for name in ("web", "listener", "wire", "posts"):
+    for name in ("web", "listener", "wire", "posts", "ticker"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert services[name]["environment"]["CHANNEL_LAYER"] == "postgres"
 

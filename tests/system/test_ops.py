@@ -203,9 +203,10 @@ def test_manage_py_up_runs_the_whole_system_with_demo_data_and_stops_cleanly(fre
             lambda m: any(k.startswith("livefeed_cdc_listener_relayed") and v >= 3 for k, v in m.items()),
         )
         tables = psql(fresh_db, "SELECT DISTINCT table_name FROM cdc.event ORDER BY 1").split()
-        assert tables == ["public.article", "public.post"]
+        assert tables == ["public.article", "public.post", "public.ticker"]
         assert psql(fresh_db, "SELECT count(*) FROM auth_user WHERE username = 'demo'").strip() == "1"
     finally:
         assert up.stop() == 0
     assert "wire_feed: inserted" in up.output
     assert "post_feed: inserted" in up.output
+    assert "ticker_feed: updated" in up.output

@@ -73,8 +73,24 @@ def test_post_feed_creates_its_authors_without_usable_passwords_and_posts_as_the
     assert all(p[2] for p in posts)
 
 
+def test_ticker_feed_walks_its_symbols_prices_by_updates_in_place(fresh_db):
+    argv = commands.ticker_feed("--count", "40", "--rate", "500", "--symbols", "ACME, HOOLI", "--seed", "2")
+    done = run(argv, DATABASE_URL=fresh_db)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ticker_feed: updated 40 prices"
+
+    prices = dict(rows(fresh_db, "SELECT symbol, price FROM ticker"))
+    assert prices.keys() == {"ACME", "HOOLI"}
+    captured = [(e["op"], (e["new_row"] or {}).get("symbol")) for e in events(fresh_db)]
+    assert sorted(captured[:2]) == [("insert", "ACME"), ("insert", "HOOLI")]
+    assert [op for op, _ in captured[2:]] == ["update"] * 40
+    last = {e["new_row"]["symbol"]: e["new_row"]["price"] for e in events(fresh_db)}
+    assert {s: float(p) for s, p in prices.items()} == last  # the log ends where the table is
+
+
 def test_the_writers_import_nothing_of_django(fresh_db):
-    for argv in (commands.wire_feed("--count", "1"), commands.post_feed("--count", "1")):
+    writers = (commands.wire_feed, commands.post_feed, commands.ticker_feed)
+    for argv in (writer("--count", "1") for writer in writers):
         done = run(argv, "-X", "importtime", DATABASE_URL=fresh_db)
         assert done.returncode == 0, done.stderr
         imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]

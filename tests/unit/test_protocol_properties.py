@@ -68,11 +68,18 @@ post_filters = st.fixed_dictionaries(
     },
 )
 
+ticker_filters = st.fixed_dictionaries({}, optional={"symbol": filter_text})
+STREAM_FILTERS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "articles": article_filters,
+    "posts": post_filters,
+    "ticker": ticker_filters,
+}
+
 
 @st.composite
 def subscribes(draw: st.DrawFn) -> tuple[dict[str, Any], Subscribe]:
     stream = draw(st.sampled_from(STREAMS))
-    filters: dict[str, Any] = draw(article_filters if stream == "articles" else post_filters)
+    filters: dict[str, Any] = draw(STREAM_FILTERS[stream])
     snapshot = draw(st.none() | st.integers(0, MAX_SNAPSHOT) | st.sampled_from([0, MAX_SNAPSHOT]))
     after = draw(st.none() | positions)
     message: dict[str, Any] = {"type": "subscribe", "stream": stream}
@@ -115,7 +122,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 FIELDS = ("type", "stream", "filters", "snapshot", "after")
-FILTERS = {"articles": ("category", "source"), "posts": ("author_id", "visibility")}
+FILTERS = {"articles": ("category", "source"), "posts": ("author_id", "visibility"), "ticker": ("symbol",)}
 too_long = "x" * (MAX_TEXT_FILTER + 1)
 # Per field, values at and around its bounds, so that edges come up often, not by luck.
 EDGES = {
@@ -129,6 +136,7 @@ EDGES = {
     "source": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["wire"]]),
     "author_id": st.sampled_from([True, MAX_ID + 1, 0, "3", MAX_ID, 1]),
     "visibility": st.sampled_from([*VISIBILITIES, "Public", "", None, 1, True]),
+    "symbol": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["ACME"]]),
 }
 
 
@@ -137,7 +145,7 @@ def with_value(message: dict[str, Any], name: str, value: Any, data: st.DataObje
     if name in FIELDS:
         message[name] = value
     elif name in EDGES:
-        own = "articles" if name in FILTERS["articles"] else "posts"
+        own = next(stream for stream, names in FILTERS.items() if name in names)
         stream = message["stream"] = data.draw(st.sampled_from([own, own, own, *STREAMS]))
         filters = message.get("filters")
         kept = {k: v for k, v in filters.items() if k in FILTERS[stream]} if isinstance(filters, dict) else {}
@@ -186,7 +194,7 @@ def assert_valid_as_sent(message: Any, request: Request) -> None:
     assert filters is None or type(filters) is dict
     filters = filters or {}
     assert set(filters) <= set(FILTERS[stream])
-    for name in ("category", "source"):
+    for name in ("category", "source", "symbol"):
         assert name not in filters or (type(filters[name]) is str and len(filters[name]) <= 1000)
     author = filters.get("author_id")
     assert author is None or (type(author) is int and 1 <= author <= 2**63 - 1)

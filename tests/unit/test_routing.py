@@ -169,3 +169,15 @@ def test_a_logged_change_becomes_a_stream_change_of_its_tick():
         id=9, txid=123, tick=4, stream="articles", op="update", row={"id": 1}, old={"id": 1, "title": "old"}
     )
     assert StreamChange.of(change, tick=4).audience == PUBLIC
+
+
+def test_a_truncate_goes_whole_to_each_streams_group_only():
+    at = datetime.now(UTC)
+    for table, group in (
+        ("public.article", "cdc.articles"),
+        ("public.post", "cdc.posts"),
+        ("public.ticker", "cdc.ticker"),
+    ):
+        change = StreamChange.of(Change(5, 77, table, "truncate", None, None, at), tick=2)
+        assert routes(change) == [(group, change)]
+        assert change.as_message("{}")["row"] is change.as_message("{}")["old"] is None

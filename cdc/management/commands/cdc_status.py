@@ -22,7 +22,7 @@ class Command(BaseCommand):
         self.stdout.write("capture triggers:")
         for status in report:
             excluded = f"  excluded: {', '.join(status.excluded_columns)}" if status.excluded_columns else ""
-            self.stdout.write(f"  {status.table:<30} {status.state:<9}{excluded}")
+            self.stdout.write(f"  {status.table:<30} {status.trigger:<13} {status.state:<9}{excluded}")
         self.write_relay(relay)
         problems = [s for s in report if not s.ok]
         if problems:
