@@ -39,7 +39,17 @@ class Offered:
     text: str
 
 
-Batch = Sequence[Offered]
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One relayed message's changes, shared by every member it is offered to."""
+
+    changes: Sequence[Offered]
+    nbytes: int  # of wire text: what a member holds while it waits
+
+    @classmethod
+    def of(cls, message: ChangesMessage) -> Batch:
+        changes = [Offered(StreamChange.from_message(m), m["text"]) for m in message["changes"]]
+        return cls(changes, sum(len(offered.text) for offered in changes))
 
 
 class Member(Protocol):
@@ -125,7 +135,7 @@ class Hub:
         members = self.members.get(message["group"])
         if not members:
             return  # left meanwhile
-        batch = [Offered(StreamChange.from_message(m), m["text"]) for m in message["changes"]]
+        batch = Batch.of(message)
         for member in members:
             member.offer(batch)
 
