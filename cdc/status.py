@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-
+from cdc import declarations
 from cdc.sql import query
 
 
@@ -35,7 +34,8 @@ def capture_report(cursor: Any) -> list[TriggerStatus]:
         )
         for table, excluded, installed_hash, expected_hash, enabled in cursor.fetchall()
     }
-    missing = {t: TriggerStatus(t, "missing") for t in settings.CDC_STREAMS if t not in installed}
+    declared = (stream.table for stream in declarations.all_streams().values())
+    missing = {t: TriggerStatus(t, "missing") for t in declared if t not in installed}
     return sorted({**installed, **missing}.values(), key=lambda s: s.table)
 
 

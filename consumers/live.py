@@ -18,13 +18,14 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from cdc import ticks
+from cdc import declarations, ticks
+from cdc.log import TRUNCATE
 from cdc.routing import ChangesMessage, StreamChange
 from cdc.ticks import Position
 from cdc.wire import SnapshotPages, encode_change, size
 from consumers import reads
 from consumers.edge import BURST, CLOSE_TRY_AGAIN, RATE, Edge, edge
-from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
+from consumers.protocol import Ping, ProtocolError, Streams, Subscribe, Unsubscribe, decode, parse
 from consumers.sessions import SessionBound
 from consumers.subscription import Subscription
 from core import metrics
@@ -83,6 +84,8 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
             match parse(decode(text_data, bytes_data)):
                 case Ping():
                     await self.send_json({"type": "pong"})
+                case Streams():
+                    await self.send_json(declarations.streams_message())
                 case Subscribe() as request:
                     await self.subscribe(request)
                 case Unsubscribe() as request:
@@ -135,7 +138,10 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
                 continue
             change = StreamChange.from_message(message)
             if sub.accepts_live(change) and sub.admit(change):
-                await self._paced(message["text"], "change")
+                if change.op == TRUNCATE:
+                    await self._restart(sub, reads.TRUNCATED)
+                else:
+                    await self._paced(message["text"], "change")
 
     async def transport_gap(self, event: dict[str, Any]) -> None:
         """The channel layer may have dropped messages: re-read them from the change log."""
@@ -167,6 +173,9 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         if reason is None:
             sent = 0
             async for change in reads.replay(conn, sub, start, position.tick):
+                if change.op == TRUNCATE:
+                    reason = reads.TRUNCATED  # the rows before it are gone: a fresh snapshot
+                    break
                 text = encode_change(change)
                 sent += size(text)
                 if sent > settings.LIVE_REPLAY_MAX_BYTES:
@@ -175,6 +184,22 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
                 await self._paced(text, "change")
             else:
                 return
+        await self._reset(conn, sub, reason, position, snapshot)
+
+    async def _restart(self, sub: Subscription, reason: str) -> None:
+        """A reset and a fresh snapshot as of now, in the middle of the live stream."""
+        try:
+            async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
+                position, snapshot = await ticks.current_position(conn)
+                await self._reset(conn, sub, reason, position, snapshot)
+            sub.covered_through(position)
+        except psycopg.Error as exc:
+            log.warning("fresh snapshot after a %s failed: %s; closing the connection", reason, exc)
+            await self.edge.close(CLOSE_TRY_AGAIN, "repair_failed")
+
+    async def _reset(
+        self, conn: Connection, sub: Subscription, reason: str, position: Position, snapshot: str
+    ) -> None:
         await self.send_json({"type": "reset", "stream": sub.stream, "reason": reason})
         await self._snapshot(conn, sub, position, snapshot)
 
