@@ -116,6 +116,10 @@ class Stream:
         besides each change's wire text, and what a row leaving a viewer's sight keeps."""
         return tuple(dict.fromkeys((KEY, *self.columns)))
 
+    def filters_of(self, value: Any) -> Filters:
+        """The filters a subscribe's `filters` field asks for; FilterError if it may not."""
+        return filters.parse(self.columns, value)
+
     def is_public(self, image: Mapping[str, Any]) -> bool:
         """Whether anyone may see this row image."""
         if self.access.owner is None:

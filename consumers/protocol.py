@@ -116,7 +116,7 @@ def _stream(value: Any) -> Stream:
 
 def _filters(stream: Stream, value: Any) -> Filters:
     try:
-        return filters.parse(stream.columns, value)
+        return stream.filters_of(value)
     except filters.FilterError as exc:
         raise ProtocolError("bad_filter", f"{stream.name}: {exc}", stream.name) from None
 
