@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from cdc import declarations
 from cdc.declarations import SNAPSHOT_MAX as MAX_SNAPSHOT
 from cdc.filters import MAX_BIGINT as MAX_ID
 from cdc.filters import MAX_IN, Filters
@@ -26,6 +25,7 @@ from consumers.protocol import (
     decode,
     parse,
 )
+from testkit.streams import filters
 
 
 def error_of(message: Any) -> ProtocolError:
@@ -37,12 +37,6 @@ def error_of(message: Any) -> ProtocolError:
     assert isinstance(reply["message"], str)
     assert reply["message"]
     return error.value
-
-
-def filters(stream: str, **wanted: Any) -> Filters:
-    declared = declarations.get(stream)
-    assert declared is not None
-    return declared.filters_of(wanted)
 
 
 def subscribe(**fields: Any) -> dict[str, Any]:

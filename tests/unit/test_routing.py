@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from cdc.log import Change
 from cdc.routing import (
-    AUTHOR,
+    OWNER,
     PUBLIC,
     StreamChange,
-    category_group,
+    control_group,
     own_group,
+    partition_group,
     routes,
     stream_for,
     stream_group,
@@ -34,14 +35,16 @@ def post_row(visibility: str, body: str = "text") -> dict:
 
 @given(st.text(max_size=500))
 def test_any_category_text_gives_a_valid_group_name(category):
-    group = category_group(category)
+    group = partition_group("articles", "category", category)
     assert layer.require_valid_group_name(group)
     assert len(group) < 100
 
 
 @given(st.text(max_size=50), st.text(max_size=50))
 def test_different_categories_get_different_groups(a, b):
-    assert (category_group(a) == category_group(b)) == (a == b)
+    assert (partition_group("articles", "category", a) == partition_group("articles", "category", b)) == (
+        a == b
+    )
 
 
 def test_articles_go_to_the_stream_and_to_old_and_new_category_groups():
@@ -56,14 +59,14 @@ def test_articles_go_to_the_stream_and_to_old_and_new_category_groups():
     )
     assert [g for g, _ in routes(moved)] == [
         stream_group("articles"),
-        category_group("misc"),
-        category_group("tech"),
+        partition_group("articles", "category", "misc"),
+        partition_group("articles", "category", "tech"),
     ]
 
 
 def test_private_post_goes_only_to_its_authors_own_group():
     assert [(g, v.audience) for g, v in routes(post("insert", post_row("private")))] == [
-        (own_group(42), AUTHOR)
+        (own_group("posts", 42), OWNER)
     ]
 
 
@@ -71,8 +74,8 @@ def test_public_post_goes_to_everyone_and_to_the_author():
     groups = {g: v.audience for g, v in routes(post("insert", post_row("public")))}
     assert groups == {
         "cdc.posts": PUBLIC,
-        "cdc.posts.author.42": PUBLIC,
-        own_group(42): AUTHOR,
+        partition_group("posts", "author_id", 42): PUBLIC,
+        own_group("posts", 42): OWNER,
     }
 
 
@@ -80,7 +83,11 @@ def test_a_post_turning_private_leaves_public_view_without_its_body():
     change = post("update", post_row("private", "now secret"), old=post_row("public", "was public"))
     seen = view_for(change, viewer_id=None)
     assert seen is not None
-    assert (seen.op, seen.row, seen.old) == ("delete", None, {"id": 1, "author_id": 42})
+    assert (seen.op, seen.row, seen.old) == (
+        "delete",
+        None,
+        {"id": 1, "author_id": 42, "visibility": "public"},
+    )
     author_view = view_for(change, viewer_id=42)
     assert author_view is not None
     assert (author_view.op, author_view.row["body"]) == ("update", "now secret")
@@ -123,7 +130,7 @@ def test_a_public_update_shows_everyone_the_same_change_and_the_author_their_own
         )
     own = view_for(change, viewer_id=42)
     assert own is not None
-    assert (own.audience, own.row, own.old) == (AUTHOR, change.row, change.old)
+    assert (own.audience, own.row, own.old) == (OWNER, change.row, change.old)
 
 
 def test_a_post_entering_public_view_carries_its_row():
@@ -144,21 +151,30 @@ def test_articles_are_the_same_for_every_viewer():
     assert view_for(change, viewer_id=5) == change
 
 
-def test_a_table_tracked_later_goes_to_its_own_stream_group_only(settings):
-    settings.CDC_STREAMS = {"public.article": "articles", "public.post": "posts", "shop.order": "orders"}
+def test_a_table_no_stream_declares_goes_nowhere():
     change = StreamChange(
         id=1, txid=1, tick=1, stream=stream_for("shop.order"), op="insert", row={}, old=None
     )
-    assert routes(change) == [("cdc.orders", change)]
-    assert stream_for("public.comment") == "comment"
+    assert change.stream == "order"
+    assert routes(change) == []
+
+
+def test_a_truncate_goes_to_the_streams_control_group_only():
+    change = StreamChange(id=1, txid=1, tick=1, stream="posts", op="truncate", row=None, old=None)
+    assert routes(change) == [(control_group("posts"), change)]
+
+
+@given(st.text(max_size=500), st.sampled_from(["category", "c", "a_column_of_20_char"]))
+def test_any_partition_value_of_any_declarable_column_gives_a_valid_group_name(value, column):
+    assert layer.require_valid_group_name(partition_group("streamname_of_20_ch", column, value))
 
 
 def test_a_public_post_goes_to_the_stream_and_author_groups_and_the_own_group():
     change = post("delete", None, old=post_row("public"))
     assert [(g, v.audience) for g, v in routes(change)] == [
         ("cdc.posts", PUBLIC),
-        ("cdc.posts.author.42", PUBLIC),
-        (own_group(42), AUTHOR),
+        (partition_group("posts", "author_id", 42), PUBLIC),
+        (own_group("posts", 42), OWNER),
     ]
 
 
