@@ -40,7 +40,8 @@ def check_streams(
 
 def _check(cursor: Any, stream: Stream) -> Iterable[checks.CheckMessage]:
     cursor.execute(query("stream_table"), {"table": stream.table})
-    found, columns, captured, excluded = cursor.fetchone()
+    found, named_types, captured, excluded = cursor.fetchone()
+    columns = dict(column.split(" ", 1) for column in named_types)
     where = f"stream {stream.name!r}"
     if not found:
         yield checks.Error(
