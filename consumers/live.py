@@ -41,7 +41,7 @@ class SlowReader(Exception):
 
 
 class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: issue 11, item 2
-    max_subscriptions = 10  # one per stream, so two today
+    max_subscriptions = 10  # one per stream (cdc/declarations.py)
     rate = RATE  # client frames a second, on average, counted by the Edge on arrival
     burst = BURST
 
