@@ -5,17 +5,15 @@ An app declares its streams in its own `streams.py`, found at start like the adm
 captured table's changes (cdc/routing.py), the protocol validates subscribes
 (consumers/protocol.py), subscriptions choose their groups (consumers/subscription.py),
 snapshots and replays build their SQL (consumers/reads.py), and `manage.py check` verifies
-the table (cdc/checks.py). For example, core/streams.py:
+the table (cdc/checks.py). The project's own are core/streams.py; an app's orders, each
+its customer's only, would be:
 
     register(Stream(
-        name="posts",
-        table="public.post",
-        columns={
-            "author_id": Column(INTEGER, partition=True),
-            "visibility": Column(TEXT, choices=("public", "private")),
-        },
-        order=("-created_at", "-id"),
-        access=Access(owner="author_id", public_when={"visibility": "public"}),
+        name="orders",
+        table="shop.orders",
+        columns={"customer_id": Column(INTEGER), "total": Column(NUMBER)},
+        order=("-placed_at", "-id"),
+        access=Access(owner="customer_id"),
     ))
 """
 

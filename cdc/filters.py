@@ -122,7 +122,6 @@ TIMESTAMP = Kind(
     frozenset({"timestamptz"}),
     OPERATORS,
 )
-KINDS = {kind.name: kind for kind in (TEXT, INTEGER, NUMBER, BOOLEAN, TIMESTAMP)}
 
 
 @dataclass(frozen=True, slots=True)

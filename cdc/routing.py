@@ -127,10 +127,12 @@ def _without(image: dict[str, Any] | None, hidden: tuple[str, ...]) -> dict[str,
 
 
 def _keys(stream: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The image's columns that consumers decide by (the stream's keys)."""
+    if image is None:
+        return None
     declared = declarations.get(stream)
-    if image is None or declared is None:
-        return None if image is None else {KEY: image.get(KEY)}
-    return {column: image[column] for column in declared.keys if column in image}
+    keys = declared.keys if declared is not None else (KEY,)
+    return {column: image[column] for column in keys if column in image}
 
 
 def stream_for(table: str) -> str:
