@@ -215,14 +215,16 @@ def parse(columns: Mapping[str, Column], value: Any) -> Filters:
             continue
         ops = wanted if isinstance(wanted, dict) else {"eq": wanted}
         for op, operand in ops.items():
+            if op not in column.allowed:
+                raise FilterError(
+                    f"{name!r} takes the operators {', '.join(column.allowed)}, not {op[:20]!r}"
+                )
             if operand is not None:
                 conditions.append(_condition(name, column, op, operand))
     return Filters(tuple(sorted(conditions, key=lambda c: (c.column, c.op))))
 
 
 def _condition(name: str, column: Column, op: str, operand: Any) -> Condition:
-    if op not in column.allowed:
-        raise FilterError(f"{name!r} takes the operators {', '.join(column.allowed)}, not {op[:20]!r}")
     if op == "in":
         if not (isinstance(operand, list) and 1 <= len(operand) <= MAX_IN):
             raise FilterError(f"{name!r} 'in' takes an array of 1 to {MAX_IN} values")

@@ -107,6 +107,7 @@ def test_each_request_parses_to_what_it_asks_and_nulls_count_as_absent():
         (subscribe(filters={"author_id": {"in": [1, None]}}), "bad_filter"),
         (subscribe(filters={"author_id": {"in": 1}}), "bad_filter"),
         (subscribe(filters={"author_id": {"like": 1}}), "bad_filter"),
+        (subscribe(filters={"author_id": {"like": None}}), "bad_filter"),
         (subscribe(filters={"visibility": {"gt": "a"}}), "bad_filter"),
         (subscribe(filters={"visibility": "private"}), None),
         (subscribe(filters={"visibility": {"in": ["public", "private"]}}), None),

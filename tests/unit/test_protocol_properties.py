@@ -149,7 +149,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 FIELDS = ("type", "stream", "filters", "snapshot", "after")
-FILTERS = {"articles": ("category", "source"), "posts": ("author_id", "visibility")}
+FILTERS = {name: tuple(stream.columns) for name, stream in declarations.all_streams().items()}
 OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
 too_long = "x" * (MAX_TEXT_FILTER + 1)
 # Per field, values at and around its bounds, so that edges come up often, not by luck.
