@@ -63,11 +63,17 @@ class Stream:
     hidden: tuple[str, ...] = ()  # columns never sent (capture may also exclude some: cdc.track)
     access: Access = field(default_factory=Access)
     public_when: Filters = field(init=False)  # the access rule's predicate, parsed
+    # The columns consumers decide by (filters, groups, access): what the relay carries
+    # besides each change's wire text, and what a row leaving a viewer's sight keeps.
+    keys: tuple[str, ...] = field(init=False)
+    partitions: tuple[str, ...] = field(init=False)  # filter columns with a Channels group per value
 
     def __post_init__(self) -> None:
         if "." not in self.table:
             object.__setattr__(self, "table", f"public.{self.table}")
         object.__setattr__(self, "public_when", self._predicate())
+        object.__setattr__(self, "keys", tuple(dict.fromkeys((KEY, *self.columns))))
+        object.__setattr__(self, "partitions", tuple(n for n, c in self.columns.items() if c.partition))
         self._validate()
 
     def _predicate(self) -> Filters:
@@ -103,16 +109,6 @@ class Stream:
             problems.append("snapshot_max must be from 0 to 10000")
         if problems:
             raise ImproperlyConfigured(f"stream {self.name!r}: {'; '.join(problems)}")
-
-    @property
-    def partitions(self) -> tuple[str, ...]:
-        return tuple(name for name, column in self.columns.items() if column.partition)
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The columns consumers decide by (filters, groups, access): what the relay carries
-        besides each change's wire text, and what a row leaving a viewer's sight keeps."""
-        return tuple(dict.fromkeys((KEY, *self.columns)))
 
     def filters_of(self, value: Any) -> Filters:
         """The filters a subscribe's `filters` field asks for; FilterError if it may not."""

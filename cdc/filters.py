@@ -70,6 +70,17 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+def _exactly(kind: type) -> Callable[[Any], Any]:
+    """A row value's reader for a kind whose JSON value needs no conversion, only its type."""
+
+    def load(value: Any) -> Any:
+        if type(value) is not kind:
+            raise ValueError
+        return value
+
+    return load
+
+
 def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError
@@ -85,7 +96,8 @@ class Kind:
 
     name: str
     describe: str  # what a value must be, for error messages
-    read: Callable[[Any], Any]  # a JSON value (filter or row image) to a comparable one; ValueError if not
+    read: Callable[[Any], Any]  # a filter's JSON value to a comparable one; ValueError if not
+    load: Callable[[Any], Any]  # a row image's value (as captured) to a comparable one; ValueError if not
     cast: str  # the SQL type values are bound as
     pg_types: frozenset[str]  # the column types (pg_type.typname) it may declare
     operators: tuple[str, ...]  # those a column of this kind allows unless its declaration narrows them
@@ -98,25 +110,36 @@ TEXT = Kind(
     "text",
     f"a string of at most {MAX_TEXT} characters, without NUL",
     _text,
+    _exactly(str),
     "text",
     frozenset({"text", "varchar", "bpchar", "citext"}),
     ("eq", "neq", "in"),
 )
 INTEGER = Kind(
-    "integer", "an integer (64-bit)", _integer, "bigint", frozenset({"int2", "int4", "int8"}), OPERATORS
+    "integer",
+    "an integer (64-bit)",
+    _integer,
+    _exactly(int),
+    "bigint",
+    frozenset({"int2", "int4", "int8"}),
+    OPERATORS,
 )
 NUMBER = Kind(
     "number",
     "a finite number",
     _number,
+    _number,
     "float8",
     frozenset({"int2", "int4", "int8", "numeric", "float4", "float8"}),
     OPERATORS,
 )
-BOOLEAN = Kind("boolean", "true or false", _boolean, "boolean", frozenset({"bool"}), ("eq", "neq"))
+BOOLEAN = Kind(
+    "boolean", "true or false", _boolean, _exactly(bool), "boolean", frozenset({"bool"}), ("eq", "neq")
+)
 TIMESTAMP = Kind(
     "timestamp",
     "an ISO 8601 date and time with an offset",
+    _timestamp,
     _timestamp,
     "timestamptz",
     frozenset({"timestamptz"}),
@@ -137,7 +160,7 @@ class Condition:
         if raw is None:
             return False
         try:
-            value = self.kind.read(raw)
+            value = self.kind.load(raw)
         except (ValueError, TypeError):
             return False
         return _COMPARE[self.op](value, self.value)
