@@ -102,6 +102,12 @@ class Stream:
         problems += [
             f"hidden column {c!r} is one the stream decides by" for c in self.hidden if c in self.keys
         ]
+        problems += [
+            f"column {name!r}: no operator {op!r} (operators: {', '.join(filters.OPERATORS)})"
+            for name, column in self.columns.items()
+            for op in column.allowed
+            if op not in filters.OPERATORS
+        ]
         owner = self.access.owner
         if owner is not None and (owner not in self.columns or self.columns[owner].kind is not INTEGER):
             problems.append(f"the owner column {owner!r} must be declared in columns as INTEGER")

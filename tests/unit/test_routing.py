@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from channels.layers import BaseChannelLayer
+from django.core.exceptions import ImproperlyConfigured
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cdc import declarations
+from cdc.declarations import Access, Stream
+from cdc.filters import NUMBER, TEXT, Column
 from cdc.log import Change
 from cdc.routing import (
     OWNER,
@@ -185,3 +190,31 @@ def test_a_logged_change_becomes_a_stream_change_of_its_tick():
         id=9, txid=123, tick=4, stream="articles", op="update", row={"id": 1}, old={"id": 1, "title": "old"}
     )
     assert StreamChange.of(change, tick=4).audience == PUBLIC
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"name": "Bad-Name"}, "'Bad-Name' must match"),
+        ({"columns": {"x": Column(TEXT, operators=("like",))}}, "no operator 'like'"),
+        ({"columns": {"x": Column(NUMBER, partition=True)}}, "partition 'x' must be text or integer"),
+        ({"columns": {"x": Column(TEXT)}, "hidden": ("x",)}, "hidden column 'x'"),
+        ({"access": Access(owner="x")}, "owner column 'x' must be declared"),
+        ({"columns": {"v": Column(TEXT)}, "access": Access(owner="o", public_when={"v": 1})}, "public_when"),
+    ],
+)
+def test_a_declaration_that_cannot_work_is_refused_at_start(fields, problem):
+    with pytest.raises(ImproperlyConfigured, match=problem):
+        Stream(**{"name": "things", "table": "thing", "columns": {}, **fields})
+
+
+def test_a_declared_hidden_column_never_leaves_the_log():
+    change = Change(
+        1, 1, "public.thing", "update", {"id": 1, "secret": "s"}, {"id": 1, "secret": "t"}, datetime.now(UTC)
+    )
+    declarations.register(Stream(name="things", table="thing", columns={}, hidden=("secret",)))
+    try:
+        seen = StreamChange.of(change, tick=1)
+    finally:
+        declarations.unregister("things")
+    assert (seen.stream, seen.row, seen.old) == ("things", {"id": 1}, {"id": 1})
