@@ -95,8 +95,8 @@ class StreamChange:
 
     def as_message(self, text: str) -> RelayedChange:
         """The change as the channel layer carries it to the consumers: its images cut down
-        to the columns they filter and route by (the stream's keys), and `text`, the change as it goes on
-        the wire (cdc/wire.py), which carries the rest."""
+        to the columns they filter and route by (the stream's keys), and `text`, the change
+        as it goes on the wire (cdc/wire.py), which carries the rest."""
         return {
             "id": self.id,
             "txid": self.txid,
@@ -141,8 +141,9 @@ def stream_for(table: str) -> str:
     return declared.name if declared is not None else table.rpartition(".")[2]
 
 
-def token(value: object, room: int = 40) -> str:
-    """A group-name-safe token for any partition key: readable prefix, collision-proof hash."""
+def token(value: object, room: int) -> str:
+    """A group-name-safe token for any partition key: a readable prefix of at most `room`
+    characters, and a collision-proof hash (17 characters)."""
     text = str(value)
     digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
     return f"{_SAFE.sub('_', text)[:room]}.{digest}"
