@@ -137,7 +137,7 @@ async def truncate_captured(aconn: Any) -> None:
         """DO $$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_trigger
                        WHERE tgrelid = 'public.streams_app_bid'::regclass AND tgtype & 32 <> 0) THEN
-            ALTER TABLE cdc.event DROP CONSTRAINT event_op_check,
+            ALTER TABLE cdc.event DROP CONSTRAINT IF EXISTS event_op_check,
                 ADD CONSTRAINT event_op_check CHECK (op IN ('insert', 'update', 'delete', 'truncate'));
             CREATE FUNCTION public.test_capture_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$
             BEGIN
