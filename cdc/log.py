@@ -20,6 +20,8 @@ from psycopg import AsyncConnection
 
 from cdc.sql import fetch_one, query
 
+TRUNCATE = "truncate"  # the op of a captured TRUNCATE: the table's rows are gone, no images
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -27,8 +29,8 @@ class Change:
     txid: int
     table: str  # schema-qualified, 'public.article'
     op: str  # 'insert' | 'update' | 'delete' | 'truncate'
-    row: dict[str, Any] | None  # the new row; None for a delete or a truncate
-    old: dict[str, Any] | None  # the old row; None for an insert or a truncate
+    row: dict[str, Any] | None  # the new row; None for a delete or truncate
+    old: dict[str, Any] | None  # the old row; None for an insert or truncate
     captured_at: datetime
 
 

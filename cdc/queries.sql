@@ -194,3 +194,15 @@ CROSS JOIN LATERAL (
         CROSS JOIN LATERAL (SELECT captured_at FROM cdc.event WHERE txid = open.txid OFFSET 0) AS e
     ) AS c
 ) AS p
+
+-- name: stream_table
+-- What a stream's declaration needs of table %(table)s (cdc/checks.py): whether it exists,
+-- its columns ('name type'), whether it is under capture and which columns capture excludes.
+SELECT to_regclass(%(table)s) IS NOT NULL AS found,
+       ARRAY(SELECT a.attname::text || ' ' || ty.typname::text
+             FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid
+             WHERE a.attrelid = to_regclass(%(table)s) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       s.table_name IS NOT NULL AS captured,
+       coalesce(s.excluded_columns, '{}') AS excluded
+FROM (SELECT) AS one
+LEFT JOIN cdc.capture_status AS s ON s.table_name = %(table)s

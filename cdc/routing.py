@@ -1,16 +1,18 @@
 """Which Channels groups a change goes to, and what each audience may see of it.
 
-Every stream has audiences (`AUDIENCES`): the public, who may see the rows `public` allows,
-and each row's owner, who also sees their own rows. One rule holds for all of them
-(`seen_by`): an audience is shown an image (`row` or `old`) only if it may see that image; a
-row leaving its view is a `delete` keeping only the row's keys, one entering it an `insert`.
-So a private post moved to another author is a delete for the old author and an insert for
-the new one, and neither sees the other's image.
+Everything here reads the stream's declaration (cdc/declarations.py). A stream has
+audiences: the public, who may see the rows its access rule makes public, and each row's
+owner, who also sees their own rows. One rule holds for all of them (`seen_by`): an audience
+is shown an image (`row` or `old`) only if it may see that image; a row leaving its view is a
+`delete` keeping only the row's keys, one entering it an `insert`. So a private post moved
+to another author is a delete for the old author and an insert for the new one, and neither
+sees the other's image.
 
-The public view goes to the stream group (`cdc.articles`, `cdc.posts`) and to the narrower
-partition groups of its images' keys (an article's category, a post's author), so a selective
-subscriber is not sent everything. Each owner's view goes to their own group
-(`cdc.posts.own.<id>`, joinable only by that logged-in user).
+The public view goes to the stream group (`cdc.<stream>`) and to the narrower partition
+groups of its images' values (`cdc.<stream>.<column>.<value>`), so a selective subscriber
+is not sent everything. Each owner's view goes to their own group (`cdc.<stream>.own.<id>`,
+joinable only by that logged-in user). A truncate goes to the stream's control group, which
+every subscription of the stream joins.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypedDict
 
-from django.conf import settings
+from cdc import declarations
+from cdc.declarations import KEY
+from cdc.log import TRUNCATE, Change
 
-from cdc.log import Change
-
-ARTICLES, POSTS, TICKER = "articles", "posts", "ticker"
-PUBLIC, AUTHOR = "public", "author"
-TRUNCATE = "truncate"  # the op of a captured TRUNCATE: no images, every row is gone
+PUBLIC, OWNER = "public", "owner"
+MAX_GROUP_NAME = 99  # Channels refuses group names of 100 characters or more
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -40,7 +41,7 @@ class RelayedChange(TypedDict):
     position: str
     stream: str
     op: str
-    row: dict[str, Any] | None  # only the KEYS columns
+    row: dict[str, Any] | None  # only the stream's keys (cdc/declarations.py)
     old: dict[str, Any] | None
     audience: str
     owners: list[int]
@@ -48,7 +49,7 @@ class RelayedChange(TypedDict):
 
 
 class ChangesMessage(TypedDict):
-    """What the relay sends each group: a batch of changes (handled by `cdc_changes`)."""
+    """What the relay sends each group: a batch of changes (consumers/hub.py takes it)."""
 
     type: Literal["cdc.changes"]
     group: str  # the group it was sent to: a process's hub joins many (consumers/hub.py)
@@ -66,19 +67,22 @@ class StreamChange:
     op: str
     row: dict[str, Any] | None
     old: dict[str, Any] | None
-    audience: str = PUBLIC
+    audience: str = PUBLIC  # or OWNER: the owner's own view
     owners: tuple[int, ...] = ()  # who gets this change in their own group (transport only)
 
     @classmethod
     def of(cls, change: Change, tick: int) -> StreamChange:
+        """The change of the log as its stream carries it: without the declared hidden columns."""
+        declared = declarations.for_table(change.table)
+        hidden = declared.hidden if declared is not None else ()
         return cls(
             id=change.id,
             txid=change.txid,
             tick=tick,
             stream=stream_for(change.table),
             op=change.op,
-            row=change.row,
-            old=change.old,
+            row=_without(change.row, hidden),
+            old=_without(change.old, hidden),
         )
 
     @property
@@ -92,8 +96,8 @@ class StreamChange:
 
     def as_message(self, text: str) -> RelayedChange:
         """The change as the channel layer carries it to the consumers: its images cut down
-        to the columns they filter and route by (KEYS), and `text`, the change as it goes on
-        the wire (cdc/wire.py), which carries the rest."""
+        to the columns they filter and route by (the stream's keys), and `text`, the change
+        as it goes on the wire (cdc/wire.py), which carries the rest."""
         return {
             "id": self.id,
             "txid": self.txid,
@@ -117,90 +121,101 @@ class StreamChange:
         )  # fmt: skip
 
 
-# The columns a consumer decides by: filters, partitions and access (docs/protocol.md).
-KEYS = {
-    ARTICLES: ("id", "category", "source"),
-    POSTS: ("id", "author_id", "visibility"),
-    TICKER: ("id", "symbol"),
-}
+def _without(image: dict[str, Any] | None, hidden: tuple[str, ...]) -> dict[str, Any] | None:
+    if image is None or not hidden:
+        return image
+    return {column: value for column, value in image.items() if column not in hidden}
 
 
 def _keys(stream: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The image's columns that consumers decide by (the stream's keys)."""
     if image is None:
         return None
-    return {column: image[column] for column in KEYS.get(stream, ("id",)) if column in image}
+    declared = declarations.get(stream)
+    keys = declared.keys if declared is not None else (KEY,)
+    return {column: image[column] for column in keys if column in image}
 
 
 def stream_for(table: str) -> str:
-    """The stream a captured table feeds: settings.CDC_STREAMS, else its bare name."""
-    streams: dict[str, str] = settings.CDC_STREAMS
-    return streams.get(table) or table.rpartition(".")[2]
+    """The stream a captured table feeds: its declaration's, else the table's bare name."""
+    declared = declarations.for_table(table)
+    return declared.name if declared is not None else table.rpartition(".")[2]
 
 
-def token(value: object) -> str:
-    """A group-name-safe token for any partition key: readable prefix, collision-proof hash."""
+def token(value: object, room: int) -> str:
+    """A group-name-safe token for any partition key: a readable prefix of at most `room`
+    characters, and a collision-proof hash (17 characters)."""
     text = str(value)
     digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-    return f"{_SAFE.sub('_', text)[:40]}.{digest}"
+    return f"{_SAFE.sub('_', text)[:room]}.{digest}"
 
 
 def stream_group(stream: str) -> str:
     return f"cdc.{stream}"
 
 
-def category_group(category: object) -> str:
-    return f"cdc.{ARTICLES}.category.{token(category)}"
+def partition_group(stream: str, column: str, value: object) -> str:
+    """The rows whose `column` is `value` (a declared partition), as the public sees them."""
+    head = f"cdc.{stream}.{column}."
+    return head + token(value, min(40, MAX_GROUP_NAME - len(head) - 17))
 
 
-def author_group(author_id: object) -> str:
-    return f"cdc.{POSTS}.author.{int(str(author_id))}"
+def own_group(stream: str, owner: object) -> str:
+    """Every row of one owner, those not public too: only that logged-in user may join."""
+    return f"cdc.{stream}.own.{int(str(owner))}"
 
 
-def own_group(author_id: object) -> str:
-    """Every post of one author, private ones included: only that author may join."""
-    return f"cdc.{POSTS}.own.{int(str(author_id))}"
+def control_group(stream: str) -> str:
+    """Joined by every subscription of the stream: what all of them must hear (a truncate)."""
+    return f"cdc.{stream}.control"
 
 
 def routes(change: StreamChange) -> list[tuple[str, StreamChange]]:
     """(group, the change as that group's audience sees it) for every group it goes to."""
-    if change.op == TRUNCATE:  # no image to judge: for the whole stream
-        return [(stream_group(change.stream), change)]
+    declared = declarations.get(change.stream)
+    if declared is None:
+        return []  # a table under capture that no stream declares
+    if change.op == TRUNCATE:
+        return [(control_group(change.stream), change)]
     owners = owners_of(change)
     out: list[tuple[str, StreamChange]] = []
-    public = seen_by(change, AUDIENCES[change.stream].public if change.stream in AUDIENCES else _anyone)
+    public = seen_by(change, declared.is_public)
     if public is not None:
         public = replace(public, owners=owners)
         out += [(group, public) for group in public_groups(public)]
     for owner in owners:
         mine = view_for(change, owner)
         assert mine is not None  # an owner may see their own image
-        out.append((own_group(owner), mine))
+        out.append((own_group(change.stream, owner), mine))
     return out
 
 
 def public_groups(change: StreamChange) -> list[str]:
     """The stream's group and the partition groups of every image the public sees."""
-    stream = change.stream
+    declared = declarations.get(change.stream)
+    partitions = declared.partitions if declared is not None else ()
     images = [image for image in (change.row, change.old) if image is not None]
-    if stream == ARTICLES:
-        return [stream_group(stream)] + [category_group(c) for c in sorted({i["category"] for i in images})]
-    if stream == POSTS:
-        return [stream_group(stream)] + [author_group(a) for a in sorted({i["author_id"] for i in images})]
-    return [stream_group(stream)]  # a table put under capture with cdc.track(): its stream only
+    return [stream_group(change.stream)] + [
+        partition_group(change.stream, column, value)
+        for column in partitions
+        for value in sorted({i[column] for i in images if i.get(column) is not None}, key=str)
+    ]
 
 
 def view_for(change: StreamChange, viewer_id: int | None) -> StreamChange | None:
     """The change as `viewer_id` (None: anyone) may see it, or None if it shows them nothing."""
-    audiences = AUDIENCES.get(change.stream)
-    if audiences is None:
+    declared = declarations.get(change.stream)
+    if declared is None or change.op == TRUNCATE:
         return change
-    mine = viewer_id is not None and viewer_id in owners_of(change)
+    mine = viewer_id is not None and viewer_id in (
+        declared.owner_of(i) for i in (change.old, change.row) if i
+    )
 
     def may_see(image: dict[str, Any]) -> bool:
-        return audiences.public(image) or (mine and audiences.owner(image) == viewer_id)
+        return declared.is_public(image) or (mine and declared.owner_of(image) == viewer_id)
 
     seen = seen_by(change, may_see)
-    return replace(seen, audience=AUTHOR) if seen is not None and mine else seen
+    return replace(seen, audience=OWNER) if seen is not None and mine else seen
 
 
 def seen_by(change: StreamChange, may_see: Callable[[dict[str, Any]], bool]) -> StreamChange | None:
@@ -213,41 +228,14 @@ def seen_by(change: StreamChange, may_see: Callable[[dict[str, Any]], bool]) -> 
     if before is None:
         return replace(change, op="insert", row=after, old=None)
     if after is None and change.op != "delete":
-        keys = AUDIENCES[change.stream].keys
-        return replace(change, op="delete", row=None, old={k: before[k] for k in keys if k in before})
+        return replace(change, op="delete", row=None, old=_keys(change.stream, before))
     return change
 
 
 def owners_of(change: StreamChange) -> tuple[int, ...]:
     """The owners of the change's images: each sees it in their own group."""
-    audiences = AUDIENCES.get(change.stream)
-    if audiences is None:
+    declared = declarations.get(change.stream)
+    if declared is None:
         return ()
-    found = {audiences.owner(image) for image in (change.old, change.row) if image is not None}
+    found = {declared.owner_of(image) for image in (change.old, change.row) if image is not None}
     return tuple(sorted(owner for owner in found if owner is not None))
-
-
-@dataclass(frozen=True, slots=True)
-class Audiences:
-    """Who may see a stream's rows: anyone those `public` allows, and each row's owner."""
-
-    public: Callable[[dict[str, Any]], bool]
-    owner: Callable[[dict[str, Any]], int | None]
-    keys: tuple[str, ...]  # what a row leaving an audience's view keeps: enough to drop it
-
-
-def _anyone(image: dict[str, Any]) -> bool:
-    return True
-
-
-def _post_author(image: dict[str, Any]) -> int | None:
-    author = image.get("author_id")
-    return int(author) if author is not None else None
-
-
-AUDIENCES = {
-    ARTICLES: Audiences(public=_anyone, owner=lambda image: None, keys=("id", "category")),
-    POSTS: Audiences(
-        public=lambda image: image.get("visibility") == "public", owner=_post_author, keys=("id", "author_id")
-    ),
-}

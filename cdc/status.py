@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-
+from cdc import declarations
 from cdc.sql import query
 
 ROW, TRUNCATE = "cdc_capture", "cdc_truncate"  # the two triggers cdc.track() installs
@@ -36,7 +35,7 @@ def capture_report(cursor: Any) -> list[TriggerStatus]:
         installed[table, TRUNCATE] = TriggerStatus(table, TRUNCATE, _state(*truncate), (), truncate[0])
     missing = {
         (table, trigger): TriggerStatus(table, trigger, "missing")
-        for table in settings.CDC_STREAMS
+        for table in (stream.table for stream in declarations.all_streams().values())
         for trigger in (ROW, TRUNCATE)
     }
     return sorted({**missing, **installed}.values(), key=lambda s: (s.table, s.trigger))

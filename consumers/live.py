@@ -23,13 +23,14 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from cdc import ticks
+from cdc import declarations, ticks
+from cdc.log import TRUNCATE
 from cdc.ticks import Position
 from cdc.wire import SnapshotPages, encode_change, size
 from consumers import reads
 from consumers.edge import BURST, CLOSE_TRY_AGAIN, RATE, Edge, edge
 from consumers.hub import Batch, Offered, hub_for
-from consumers.protocol import Ping, ProtocolError, Subscribe, Unsubscribe, decode, parse
+from consumers.protocol import Ping, ProtocolError, Streams, Subscribe, Unsubscribe, decode, parse
 from consumers.sessions import SessionBound
 from consumers.subscription import Subscription
 from core import metrics
@@ -45,7 +46,7 @@ class SlowReader(Exception):
 
 
 class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: issue 11, item 2
-    max_subscriptions = 10  # one per stream, so two today
+    max_subscriptions = 10  # one per stream (cdc/declarations.py)
     rate = RATE  # client frames a second, on average, counted by the Edge on arrival
     burst = BURST
 
@@ -97,6 +98,8 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
             match parse(decode(text_data, bytes_data)):
                 case Ping():
                     await self.send_json({"type": "pong"})
+                case Streams():
+                    await self.send_json(declarations.streams_message())
                 case Subscribe() as request:
                     await self.subscribe(request)
                 case Unsubscribe() as request:
@@ -195,8 +198,13 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
                 await self._live(offered)
 
     async def _live(self, offered: Offered) -> None:
-        sub = self.subscriptions.get(offered.change.stream)
-        if sub is not None and sub.accepts_live(offered.change) and sub.admit(offered.change):
+        change = offered.change
+        sub = self.subscriptions.get(change.stream)
+        if sub is None or not (sub.accepts_live(change) and sub.admit(change)):
+            return
+        if change.op == TRUNCATE:
+            await self._restart(sub, reads.TRUNCATED)
+        else:
             await self._paced(offered.text, "change")
 
     async def _repair(self) -> None:
@@ -224,6 +232,9 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         if reason is None:
             sent = 0
             async for change in reads.replay(conn, sub, start, position.tick):
+                if change.op == TRUNCATE:
+                    reason = reads.TRUNCATED  # the rows before it are gone: a fresh snapshot
+                    break
                 text = encode_change(change)
                 sent += size(text)
                 if sent > settings.LIVE_REPLAY_MAX_BYTES:
@@ -232,6 +243,22 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
                 await self._paced(text, "change")
             else:
                 return
+        await self._reset(conn, sub, reason, position, snapshot)
+
+    async def _restart(self, sub: Subscription, reason: str) -> None:
+        """A reset and a fresh snapshot as of now, in the middle of the live stream."""
+        try:
+            async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
+                position, snapshot = await ticks.current_position(conn)
+                await self._reset(conn, sub, reason, position, snapshot)
+            sub.covered_through(position)
+        except psycopg.Error as exc:
+            log.warning("fresh snapshot after a %s failed: %s; closing the connection", reason, exc)
+            await self.edge.close(CLOSE_TRY_AGAIN, "repair_failed")
+
+    async def _reset(
+        self, conn: Connection, sub: Subscription, reason: str, position: Position, snapshot: str
+    ) -> None:
         await self.send_json({"type": "reset", "stream": sub.stream, "reason": reason})
         await self._snapshot(conn, sub, position, snapshot)
 

@@ -10,17 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cdc.routing import ARTICLES, POSTS, TICKER
+from cdc import declarations, filters
+from cdc.declarations import Stream
+from cdc.filters import Filters
 from cdc.ticks import BadPosition, Position
 
-# The filters each stream accepts (validated below).
-FILTERS = {ARTICLES: ("category", "source"), POSTS: ("author_id", "visibility"), TICKER: ("symbol",)}
-STREAMS = tuple(FILTERS)
 MAX_FRAME_BYTES = 64 * 1024
-MAX_SNAPSHOT = 100
-MAX_ID = 2**63 - 1  # Postgres bigint
-MAX_TEXT_FILTER = 1000  # characters in a text filter (category, source, symbol)
-VISIBILITIES = ("public", "private")
 
 
 class ProtocolError(Exception):
@@ -37,15 +32,6 @@ class ProtocolError(Exception):
         if self.stream is not None:
             out["stream"] = self.stream
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    category: str | None = None
-    source: str | None = None
-    author_id: int | None = None
-    visibility: str | None = None
-    symbol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +52,17 @@ class Ping:
     pass
 
 
-Request = Subscribe | Unsubscribe | Ping
+@dataclass(frozen=True, slots=True)
+class Streams:
+    pass
+
+
+Request = Subscribe | Unsubscribe | Ping | Streams
 _FIELDS = {
     "subscribe": {"type", "stream", "filters", "snapshot", "after"},
     "unsubscribe": {"type", "stream"},
     "ping": {"type"},
+    "streams": {"type"},
 }
 
 
@@ -99,56 +91,43 @@ def parse(message: Any) -> Request:
         raise ProtocolError("bad_message", f"unknown field {unknown[0][:40]!r} in {kind}")
     if kind == "ping":
         return Ping()
+    if kind == "streams":
+        return Streams()
     stream = _stream(message.get("stream"))
     if kind == "unsubscribe":
-        return Unsubscribe(stream)
+        return Unsubscribe(stream.name)
     return Subscribe(
-        stream=stream,
+        stream=stream.name,
         filters=_filters(stream, message.get("filters")),
         snapshot=_snapshot(stream, message.get("snapshot")),
-        after=_after(stream, message.get("after")),
+        after=_after(stream.name, message.get("after")),
     )
 
 
-def _stream(value: Any) -> str:
+def _stream(value: Any) -> Stream:
     if not isinstance(value, str):
         raise ProtocolError("bad_message", f"'stream' must be a string, not {_kind(value)}")
-    if value not in STREAMS:
-        raise ProtocolError("unknown_stream", f"no stream {value[:40]!r}: choose {', '.join(STREAMS)}")
-    return value
+    stream = declarations.get(value)
+    if stream is None:
+        names = " or ".join(declarations.all_streams())
+        raise ProtocolError("unknown_stream", f"no stream {value[:40]!r}: choose {names}")
+    return stream
 
 
-def _filters(stream: str, value: Any) -> Filters:
-    if value is None:
-        return Filters()
-    if not isinstance(value, dict):
-        raise ProtocolError("bad_filter", f"'filters' must be an object, not {_kind(value)}", stream)
-    allowed = FILTERS[stream]
-    unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise ProtocolError(
-            "bad_filter", f"{stream} has no filter {unknown[0][:40]!r}: use {' or '.join(allowed)}", stream
-        )
-    for name in ("category", "source", "symbol"):
-        if name in value and not _is_text(value[name]):
-            raise ProtocolError(
-                "bad_filter",
-                f"{name!r} must be a string of at most {MAX_TEXT_FILTER} characters, without NUL",
-                stream,
-            )
-    author = value.get("author_id")
-    if author is not None and not (_is_int(author) and 1 <= author <= MAX_ID):
-        raise ProtocolError("bad_filter", f"'author_id' must be a user id (1 to {MAX_ID})", stream)
-    if "visibility" in value and value["visibility"] not in VISIBILITIES:
-        raise ProtocolError("bad_filter", "'visibility' must be 'public' or 'private'", stream)
-    return Filters(**value)
+def _filters(stream: Stream, value: Any) -> Filters:
+    try:
+        return stream.filters_of(value)
+    except filters.FilterError as exc:
+        raise ProtocolError("bad_filter", f"{stream.name}: {exc}", stream.name) from None
 
 
-def _snapshot(stream: str, value: Any) -> int | None:
+def _snapshot(stream: Stream, value: Any) -> int | None:
     if value is None:
         return None
-    if not (_is_int(value) and 0 <= value <= MAX_SNAPSHOT):
-        raise ProtocolError("bad_message", f"'snapshot' must be an integer from 0 to {MAX_SNAPSHOT}", stream)
+    if not (_is_int(value) and 0 <= value <= stream.snapshot_max):
+        raise ProtocolError(
+            "bad_message", f"'snapshot' must be an integer from 0 to {stream.snapshot_max}", stream.name
+        )
     return int(value)
 
 
@@ -159,11 +138,6 @@ def _after(stream: str, value: Any) -> Position | None:
         return Position.parse(value)
     except BadPosition as exc:
         raise ProtocolError("bad_position", str(exc), stream) from exc
-
-
-def _is_text(value: Any) -> bool:
-    """A string the database can compare: Postgres text cannot hold a NUL character."""
-    return isinstance(value, str) and len(value) <= MAX_TEXT_FILTER and "\0" not in value
 
 
 def _is_int(value: Any) -> bool:

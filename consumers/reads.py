@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from django.conf import settings
-from psycopg import AsyncConnection, IsolationLevel
+from psycopg import AsyncConnection, IsolationLevel, sql
 from psycopg_pool import AsyncConnectionPool
 
 from cdc import ticks
+from cdc.declarations import Stream
+from cdc.filters import Filters
 from cdc.log import change_from_row
-from cdc.routing import ARTICLES, TICKER, StreamChange
+from cdc.routing import StreamChange
 from cdc.sql import fetch_one, query
 from cdc.ticks import Position
 from consumers.subscription import Subscription
@@ -37,6 +38,7 @@ REPLAY_LIMIT = 10_000  # changes a resume may replay; further behind gets a rese
 PAGE = 500  # most rows read from the database at a time
 FETCH_BYTES = 256 * 1024  # about the bytes of rows read at a time: fewer rows when they are large
 EXPIRED, UNKNOWN, TOO_FAR_BEHIND = "expired", "unknown", "too_far_behind"
+TRUNCATED = "truncated"  # a reset's reason: the table was truncated
 
 _pools: dict[str, AsyncConnectionPool[AsyncConnection[Any]]] = {}
 
@@ -83,22 +85,49 @@ async def latest_rows(
 ) -> AsyncIterator[str]:
     """The latest `limit` rows the subscription matches (only row `row_id`, when given),
     newest first, as JSON text."""
-    f = sub.filters
-    params: dict[str, str | int | None]
-    if sub.stream == ARTICLES:
-        name, params = "latest_articles", {"category": f.category, "source": f.source}
-    elif sub.stream == TICKER:
-        name, params = "latest_ticker", {"symbol": f.symbol}
-    else:
-        name = "latest_posts"
-        params = {"viewer_id": sub.viewer_id, "author_id": f.author_id, "visibility": f.visibility}
+    statement, params = latest_query(sub.declared, sub.filters, sub.viewer_id)
     params = {**params, "limit": limit, "id": row_id}
-    async for row in _stream(conn, _sql(name), params, lambda r: len(r[0])):
+    async for row in _stream(conn, statement, params, lambda r: len(r[0])):
         yield row[0]
 
 
+def latest_query(
+    stream: Stream, wanted: Filters, viewer_id: int | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The snapshot query of `stream` (consumers/sql/latest_rows.sql), and its bound values
+    but `limit` and `id`: identifiers from the declaration only."""
+    access, access_params = _access(stream, viewer_id)
+    filters, filter_params = wanted.where("t", "f")
+    statement = sql.SQL(_sql("latest_rows")).format(
+        table=sql.Identifier(*stream.table.split(".", 1)),
+        access=access,
+        filters=filters,
+        order=sql.SQL(", ").join(
+            sql.SQL("{} DESC" if o.startswith("-") else "{} ASC").format(sql.Identifier("t", o.lstrip("-")))
+            for o in stream.order
+        ),
+    )
+    params = {"table": stream.table, "hidden": list(stream.hidden), **access_params, **filter_params}
+    return statement, params
+
+
+def _access(stream: Stream, viewer_id: int | None) -> tuple[sql.Composable, dict[str, Any]]:
+    """Which rows `viewer_id` may see, as SQL: those the rule makes public, and their own."""
+    owner = stream.access.owner
+    if owner is None:
+        return sql.SQL("TRUE"), {}
+    own = sql.SQL("{} = %(viewer_id)s::bigint").format(sql.Identifier("t", owner))
+    if stream.access.public_when is None:
+        return own, {"viewer_id": viewer_id}
+    public, params = stream.public_when.where("t", "p")
+    return sql.SQL("({} OR {})").format(public, own), {**params, "viewer_id": viewer_id}
+
+
 async def _stream(
-    conn: AsyncConnection[Any], query: str, params: dict[str, Any], nbytes: Callable[[Any], int]
+    conn: AsyncConnection[Any],
+    query: str | sql.Composed,
+    params: dict[str, Any],
+    nbytes: Callable[[Any], int],
 ) -> AsyncGenerator[Any]:
     """The rows of `query` through a server-side cursor, fetched a few at a time: about
     FETCH_BYTES in memory at once, however large the rows (`nbytes` sizes one)."""
@@ -128,7 +157,7 @@ async def replay(
 ) -> AsyncIterator[StreamChange]:
     """Every change after `start` through tick `up_to_tick` as the subscriber sees it, in
     order, each admitted once by the subscription; read as it is consumed."""
-    tables = [table for table, stream in settings.CDC_STREAMS.items() if stream == sub.stream]
+    tables = [sub.declared.table]
     params = {"tick": start.tick, "event_id": start.event_id, "max_tick": up_to_tick, "tables": tables}
     rows = _stream(conn, query("tick_changes"), {**params, "limit": None}, _change_size)
     async with aclosing(rows):

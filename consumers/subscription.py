@@ -9,22 +9,22 @@ snapshot or replay already covered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from cdc.log import snapshot_sees
+from cdc import declarations
+from cdc.declarations import Stream
+from cdc.filters import Filters
+from cdc.log import TRUNCATE, snapshot_sees
 from cdc.routing import (
-    ARTICLES,
-    POSTS,
     PUBLIC,
     StreamChange,
-    author_group,
-    category_group,
+    control_group,
     own_group,
+    partition_group,
     stream_group,
     view_for,
 )
 from cdc.ticks import ORIGIN, Position
-from consumers.protocol import Filters, ProtocolError
+from consumers.protocol import ProtocolError
 
 
 @dataclass
@@ -38,33 +38,56 @@ class Subscription:
     tick: int = 0  # the newest tick a change was delivered from
     delivered: set[int] = field(default_factory=set)  # event ids delivered from `tick`
     groups: frozenset[str] = field(init=False)  # the narrowest groups that carry its changes
-    mixed: bool = field(init=False)  # two groups: each in order, interleaved by tick only
+    mixed: bool = field(init=False)  # two groups of rows: each in order, interleaved by tick only
+    declared: Stream = field(init=False)
 
     def __post_init__(self) -> None:
-        self.groups = self._groups()
-        self.mixed = len(self.groups) > 1
+        declared = declarations.get(self.stream)
+        assert declared is not None, f"no stream {self.stream!r}"  # the protocol checked it
+        self.declared = declared
+        data = self._groups()
+        # A truncate comes through the control group, and is followed by a fresh snapshot
+        # whatever came before it: only the groups of the rows are ever interleaved.
+        self.groups = data | {control_group(self.stream)}
+        self.mixed = len(data) > 1
 
     def check_access(self) -> None:
-        """Private posts go to their author only: asking for anyone else's is forbidden."""
-        f = self.filters
-        mine = self.viewer_id is not None and f.author_id in (None, self.viewer_id)
-        if f.visibility == "private" and not mine:
+        """Rows the access rule does not make public go to their owner only: asking for only
+        those, or for another owner's, is forbidden."""
+        if not self.declared.may_be_public(self.filters) and not self._mine():
+            owner = self.declared.access.owner
             raise ProtocolError(
-                "forbidden", "private posts go to their author only: log in and ask for your own", self.stream
+                "forbidden",
+                f"{self.stream} that are not public go to their owner ({owner}) only: "
+                "log in and ask for your own",
+                self.stream,
             )
 
+    def _mine(self) -> bool:
+        """Whether the viewer may see their own rows here: logged in, and no other owner asked for."""
+        owner = self.declared.access.owner
+        return (
+            owner is not None
+            and self.viewer_id is not None
+            and self.filters.equal(owner) in (None, self.viewer_id)
+        )
+
     def _groups(self) -> frozenset[str]:
-        f = self.filters
-        if self.stream == ARTICLES:
-            by_category = f.category is not None
-            return frozenset({category_group(f.category) if by_category else stream_group(ARTICLES)})
-        if self.stream != POSTS:  # no partitions and no owners (the ticker)
-            return frozenset({stream_group(self.stream)})
-        if self.viewer_id is not None and f.author_id in (None, self.viewer_id):
-            mine = own_group(self.viewer_id)
-            others = f.author_id is None and f.visibility != "private"
-            return frozenset({mine, stream_group(POSTS)} if others else {mine})
-        return frozenset({author_group(f.author_id) if f.author_id is not None else stream_group(POSTS)})
+        public = self._public_group()
+        owner = self.declared.access.owner
+        if owner is None or not self._mine():
+            return frozenset({public})
+        others = self.filters.equal(owner) is None and self.declared.may_be_public(self.filters)
+        mine = own_group(self.stream, self.viewer_id)
+        return frozenset({mine, public} if others else {mine})
+
+    def _public_group(self) -> str:
+        """The narrowest group of public rows: a partition this subscription pins, or the stream's."""
+        for column in self.declared.partitions:
+            value = self.filters.equal(column)
+            if value is not None:
+                return partition_group(self.stream, column, value)
+        return stream_group(self.stream)
 
     def view(self, change: StreamChange) -> StreamChange | None:
         """A change read from the log, as this subscriber sees it (None: not at all)."""
@@ -81,23 +104,14 @@ class Subscription:
 
     @property
     def own_group(self) -> str | None:
-        return own_group(self.viewer_id) if self.viewer_id is not None else None
+        return own_group(self.stream, self.viewer_id) if self.viewer_id is not None else None
 
     def matches(self, change: StreamChange) -> bool:
-        """Whether either image passes the filters: an item leaving the filter still arrives."""
-        return any(self._matches(image) for image in (change.row, change.old) if image is not None)
-
-    def _matches(self, image: dict[str, Any]) -> bool:
-        f = self.filters
-        checks = (
-            (f.category, image.get("category")),
-            (f.source, image.get("source")),
-            (f.author_id, image.get("author_id")),
-            (f.symbol, image.get("symbol")),
-            # The public view of a post gone private keeps only id and author_id: it was public.
-            (f.visibility, image.get("visibility", "public")),
-        )
-        return all(wanted is None or wanted == actual for wanted, actual in checks)
+        """Whether either image passes the filters (an item leaving the filter still arrives);
+        a truncate concerns every subscriber."""
+        if change.op == TRUNCATE:
+            return True
+        return any(self.filters.holds(image) for image in (change.row, change.old) if image is not None)
 
     def admit(self, change: StreamChange) -> bool:
         """True the first time a change not already covered is offered; records it."""

@@ -14,7 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from consumers.protocol import MAX_ID
+from cdc.filters import MAX_BIGINT as MAX_ID
 from core.models import Post
 
 MAX_IDS = 100  # ids per request; the page asks in chunks of at most this many

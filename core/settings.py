@@ -122,8 +122,7 @@ LOGOUT_REDIRECT_URL = "/"
 CDC_POLL_INTERVAL = float(os.environ.get("CDC_POLL_INTERVAL", "1.0"))
 CDC_BATCH_SIZE = int(os.environ.get("CDC_BATCH_SIZE", "5000"))
 CDC_RETENTION_SECONDS = int(os.environ.get("CDC_RETENTION_SECONDS", str(7 * 24 * 3600)))
-# Tables under capture and the stream each one feeds (the websocket API's stream names).
-CDC_STREAMS = {"public.article": "articles", "public.post": "posts", "public.ticker": "ticker"}
+# The live streams are declared in each app's streams.py (core/streams.py; cdc/declarations.py).
 
 # The delivery edge (docs/protocol.md, "Limits"): what one websocket connection may cost.
 LIVE_MAX_FRAME_BYTES = int(os.environ.get("LIVE_MAX_FRAME_BYTES", str(1024 * 1024)))  # sent frames

@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("live/rows/<str:stream>/<int:row_id>", rows.row, name="live_row"),
+    path("live/streams", rows.streams, name="live_streams"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.scrape, name="metrics"),
     # daphne serves no files itself: Django's staticfiles finders serve the few static files

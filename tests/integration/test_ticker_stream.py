@@ -35,5 +35,5 @@ async def test_updates_and_deletes_arrive_as_such_and_a_symbol_filter_keeps_to_i
 
 async def test_an_unknown_ticker_filter_is_a_bad_filter():
     async with connected() as client:
-        error = await client.ask({"type": "subscribe", "stream": "ticker", "filters": {"price": 5}})
+        error = await client.ask({"type": "subscribe", "stream": "ticker", "filters": {"volume": 5}})
     assert (error["type"], error["code"]) == ("error", "bad_filter")

@@ -19,14 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
+from cdc import declarations
+from cdc.declarations import SNAPSHOT_MAX as MAX_SNAPSHOT
 from cdc.ticks import BadPosition, Position
 from consumers.edge import CLOSE_FLOODING
 from consumers.live import LiveConsumer
-from consumers.protocol import MAX_FRAME_BYTES, MAX_SNAPSHOT, STREAMS, VISIBILITIES
+from consumers.protocol import MAX_FRAME_BYTES
 from testkit.live_servers import live_system
 from testkit.wsclient import real_socket, until_closed
 from tests.consumer_env import connected
 
+STREAMS = tuple(declarations.all_streams())
+VISIBILITIES = ("public", "private")
 LEAVES = (
     st.none()
     | st.booleans()
@@ -80,13 +84,13 @@ def posts_filters(values: st.SearchStrategy) -> st.SearchStrategy:
     return st.builds(lambda v: {"type": "subscribe", "stream": "posts", "filters": v}, values)
 
 
+def not_a(kind: type | tuple[type, ...]) -> st.SearchStrategy:
+    return JSON.filter(lambda v: v is not None and not isinstance(v, kind))
+
+
 def unknown_field(base: dict[str, Any]) -> st.SearchStrategy:
     names = st.text(min_size=1, max_size=12).filter(lambda n: n not in FIELDS[base["type"]])
     return st.builds(lambda name, value: {**base, name: value}, names, JSON)
-
-
-def not_a(kind: type | tuple[type, ...]) -> st.SearchStrategy:
-    return JSON.filter(lambda v: v is not None and not isinstance(v, kind))
 
 
 UNKNOWN_ARTICLE_FILTER = st.text(max_size=10).filter(lambda k: k not in ("category", "source"))
@@ -98,8 +102,9 @@ BAD_COUNT = (
     | st.integers(max_value=-1)
     | JSON.filter(lambda v: v is not None and not is_count(v))
 )
-BAD_AUTHOR = st.sampled_from([0, -1, 2**63, 2**63 + 1]) | JSON.filter(
-    lambda v: v is not None and not (type(v) is int and 1 <= v < 2**63)
+# A filter's value: a bare value, or an object of operators (those are tested in tests/unit).
+BAD_AUTHOR = st.sampled_from([-(2**63) - 1, 2**63, 2**63 + 1]) | not_a(dict).filter(
+    lambda v: not (type(v) is int and -(2**63) <= v < 2**63)
 )
 OVERSIZED = st.integers(1, 1000).map(
     lambda n: json.dumps({"type": "ping", "pad": "x" * (MAX_FRAME_BYTES + n)})
@@ -114,7 +119,9 @@ HOSTILE = st.one_of(
     OVERSIZED.map(lambda frame: (frame, "message_too_large")),
     defect(JSON.filter(lambda v: not isinstance(v, dict)), "bad_message"),
     defect(
-        with_field(BASES, "type", JSON.filter(lambda v: v not in ("subscribe", "unsubscribe", "ping"))),
+        with_field(
+            BASES, "type", JSON.filter(lambda v: v not in ("subscribe", "unsubscribe", "ping", "streams"))
+        ),
         "bad_message",
     ),
     defect(BASES.flatmap(unknown_field), "bad_message"),
@@ -131,10 +138,12 @@ HOSTILE = st.one_of(
     defect(
         articles_filters(st.dictionaries(UNKNOWN_ARTICLE_FILTER, JSON, min_size=1, max_size=2)), "bad_filter"
     ),
-    defect(articles_filters(st.builds(lambda v: {"category": v}, not_a(str))), "bad_filter"),
+    defect(articles_filters(st.builds(lambda v: {"category": v}, not_a((str, dict)))), "bad_filter"),
     defect(posts_filters(st.builds(lambda v: {"author_id": v}, BAD_AUTHOR)), "bad_filter"),
     defect(
-        posts_filters(st.builds(lambda v: {"visibility": v}, JSON.filter(lambda v: v not in VISIBILITIES))),
+        posts_filters(
+            st.builds(lambda v: {"visibility": v}, not_a(dict).filter(lambda v: v not in VISIBILITIES))
+        ),
         "bad_filter",
     ),
 )

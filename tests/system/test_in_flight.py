@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from cdc.routing import category_group
+from cdc.routing import partition_group
 from consumers.reads import APPLICATION_NAME
 from pglayer.layer import PostgresChannelLayer
 from testkit.live_servers import live_system
@@ -113,7 +113,8 @@ async def test_snapshot_replay_and_repair_with_writers_in_flight_in_every_commit
                         await resumed.subscribe("articles", after=base)
                         seen_lines = len(system.web.lines)
                         await peer.group_send(
-                            category_group(CATEGORY), {"type": "transport.gap", "reason": f"round {round_}"}
+                            partition_group("articles", "category", CATEGORY),
+                            {"type": "transport.gap", "reason": f"round {round_}"},
                         )
                         system.web.wait_for(rf"transport gap \(round {round_}\)", after=seen_lines)
                         await asyncio.to_thread(poll, lambda: no_consumer_transaction_open(fresh_db), bool)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from cdc.routing import own_group, partition_group, stream_group
 from testkit.pg import psql
 from testkit.processes import Process, cdc_listen
 
@@ -184,8 +185,11 @@ def test_sigterm_exits_0_and_a_restart_resends_nothing(start_listener, member, f
 
 def test_private_posts_reach_only_the_authors_own_group(start_listener, member, fresh_db, user_id):
     start_listener()
-    everyone, by_author = member("cdc.posts"), member(f"cdc.posts.author.{user_id}")
-    own = member(f"cdc.posts.own.{user_id}")
+    everyone, by_author = (
+        member(stream_group("posts")),
+        member(partition_group("posts", "author_id", user_id)),
+    )
+    own = member(own_group("posts", user_id))
     psql(
         fresh_db,
         f"""

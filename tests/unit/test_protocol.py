@@ -9,21 +9,23 @@ from typing import Any
 
 import pytest
 
+from cdc.declarations import SNAPSHOT_MAX as MAX_SNAPSHOT
+from cdc.filters import MAX_BIGINT as MAX_ID
+from cdc.filters import MAX_IN, Filters
+from cdc.filters import MAX_TEXT as MAX_TEXT_FILTER
 from cdc.log import Batch, Change, Cursor, change_from_row
 from cdc.ticks import BadPosition, Position
 from consumers.protocol import (
     MAX_FRAME_BYTES,
-    MAX_ID,
-    MAX_SNAPSHOT,
-    MAX_TEXT_FILTER,
-    Filters,
     Ping,
     ProtocolError,
+    Streams,
     Subscribe,
     Unsubscribe,
     decode,
     parse,
 )
+from testkit.streams import filters
 
 
 def error_of(message: Any) -> ProtocolError:
@@ -62,15 +64,27 @@ def test_a_frame_of_exactly_the_limit_is_decoded_one_byte_more_is_too_large():
 
 def test_each_request_parses_to_what_it_asks_and_nulls_count_as_absent():
     assert parse({"type": "ping"}) == Ping()
+    assert parse({"type": "streams"}) == Streams()
     assert parse({"type": "unsubscribe", "stream": "articles"}) == Unsubscribe("articles")
     assert parse(subscribe(filters=None, snapshot=None, after=None)) == Subscribe(
         "posts", Filters(), None, None
     )
     full = parse(subscribe(filters={"author_id": 7, "visibility": "public"}, snapshot=0, after="12:345"))
-    assert full == Subscribe("posts", Filters(author_id=7, visibility="public"), 0, Position(12, 345))
+    wanted = filters("posts", author_id=7, visibility="public")
+    assert full == Subscribe("posts", wanted, 0, Position(12, 345))
     articles = parse({"type": "subscribe", "stream": "articles", "filters": {"category": "c", "source": "s"}})
     assert isinstance(articles, Subscribe)
-    assert articles.filters == Filters(category="c", source="s")
+    assert articles.filters == filters("articles", category={"eq": "c"}, source="s")
+    assert [(c.column, c.op, c.value) for c in articles.filters.conditions] == [
+        ("category", "eq", "c"),
+        ("source", "eq", "s"),
+    ]
+    ranged = parse(subscribe(filters={"author_id": {"gte": 2, "lt": 9, "neq": None}, "visibility": None}))
+    assert isinstance(ranged, Subscribe)
+    assert [(c.column, c.op, c.value) for c in ranged.filters.conditions] == [
+        ("author_id", "gte", 2),
+        ("author_id", "lt", 9),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -82,11 +96,23 @@ def test_each_request_parses_to_what_it_asks_and_nulls_count_as_absent():
         (subscribe(snapshot=True), "bad_message"),
         (subscribe(filters={"author_id": 1}), None),
         (subscribe(filters={"author_id": MAX_ID}), None),
-        (subscribe(filters={"author_id": 0}), "bad_filter"),
+        (subscribe(filters={"author_id": -MAX_ID - 1}), None),
+        (subscribe(filters={"author_id": -MAX_ID - 2}), "bad_filter"),
         (subscribe(filters={"author_id": MAX_ID + 1}), "bad_filter"),
         (subscribe(filters={"author_id": True}), "bad_filter"),
+        (subscribe(filters={"author_id": 1.0}), "bad_filter"),
+        (subscribe(filters={"author_id": {"in": list(range(MAX_IN))}}), None),
+        (subscribe(filters={"author_id": {"in": list(range(MAX_IN + 1))}}), "bad_filter"),
+        (subscribe(filters={"author_id": {"in": []}}), "bad_filter"),
+        (subscribe(filters={"author_id": {"in": [1, None]}}), "bad_filter"),
+        (subscribe(filters={"author_id": {"in": 1}}), "bad_filter"),
+        (subscribe(filters={"author_id": {"like": 1}}), "bad_filter"),
+        (subscribe(filters={"author_id": {"like": None}}), "bad_filter"),
+        (subscribe(filters={"visibility": {"gt": "a"}}), "bad_filter"),
         (subscribe(filters={"visibility": "private"}), None),
-        (subscribe(filters={"visibility": None}), "bad_filter"),
+        (subscribe(filters={"visibility": {"in": ["public", "private"]}}), None),
+        (subscribe(filters={"visibility": {"in": ["public", "secret"]}}), "bad_filter"),
+        (subscribe(filters={"visibility": None}), None),
         (subscribe(filters={"category": "x"}), "bad_filter"),
         ({"type": "subscribe", "stream": "articles", "filters": {"category": "x" * MAX_TEXT_FILTER}}, None),
         ({"type": "subscribe", "stream": "articles", "filters": {"source": "x" * MAX_TEXT_FILTER}}, None),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +14,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdc import declarations
+from cdc.declarations import SNAPSHOT_MAX as MAX_SNAPSHOT
+from cdc.filters import MAX_BIGINT as MAX_ID
+from cdc.filters import MAX_IN, Filters
+from cdc.filters import MAX_TEXT as MAX_TEXT_FILTER
 from cdc.ticks import Position
 from consumers.protocol import (
     MAX_FRAME_BYTES,
-    MAX_ID,
-    MAX_SNAPSHOT,
-    MAX_TEXT_FILTER,
-    STREAMS,
-    VISIBILITIES,
-    Filters,
     Ping,
     ProtocolError,
     Request,
+    Streams,
     Subscribe,
     Unsubscribe,
     decode,
     parse,
 )
+
+STREAMS = tuple(declarations.all_streams())
+VISIBILITIES = ("public", "private")
+
+
+def filters_of(stream: str, wanted: Any) -> Filters:
+    return declarations.all_streams()[stream].filters_of(wanted)
 
 
 def documented_codes() -> set[str]:
@@ -59,35 +67,53 @@ positions = st.builds(Position, st.integers(0, 10**18 - 1), st.integers(0, 10**1
 filter_text = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=30) | st.just(
     "x" * MAX_TEXT_FILTER
 )  # Postgres text holds no NUL
-article_filters = st.fixed_dictionaries({}, optional={"category": filter_text, "source": filter_text})
-post_filters = st.fixed_dictionaries(
-    {},
-    optional={
-        "author_id": st.integers(1, MAX_ID) | st.sampled_from([1, MAX_ID]),
-        "visibility": st.sampled_from(VISIBILITIES),
-    },
-)
-
-ticker_filters = st.fixed_dictionaries({}, optional={"symbol": filter_text})
-STREAM_FILTERS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
-    "articles": article_filters,
-    "posts": post_filters,
-    "ticker": ticker_filters,
+KIND_VALUES = {
+    "text": filter_text,
+    "integer": st.integers(-MAX_ID - 1, MAX_ID) | st.sampled_from([1, MAX_ID, -MAX_ID - 1]),
+    "number": st.integers(-(10**6), 10**6) | st.floats(allow_nan=False, allow_infinity=False),
+    "boolean": st.booleans(),
+    "timestamp": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
 }
+
+
+def column_values(stream: str, column: str) -> st.SearchStrategy[Any]:
+    declared = declarations.all_streams()[stream]
+    choices = declared.columns[column].choices
+    return st.sampled_from(choices) if choices else KIND_VALUES[declared.columns[column].kind.name]
+
+
+@st.composite
+def stream_filters(draw: st.DrawFn, stream: str) -> dict[str, Any]:
+    """Valid filters of `stream`: per column a bare value, or an object of allowed operators."""
+    declared = declarations.all_streams()[stream]
+    out: dict[str, Any] = {}
+    for name, column in declared.columns.items():
+        if not column.allowed or draw(st.booleans()):
+            continue
+        values = column_values(stream, name)
+        ops = draw(st.lists(st.sampled_from(column.allowed), unique=True, min_size=1, max_size=3))
+        if ops == ["eq"] and draw(st.booleans()):
+            out[name] = draw(values)
+        else:
+            out[name] = {
+                op: draw(st.lists(values, min_size=1, max_size=3) if op == "in" else values) for op in ops
+            }
+    return out
 
 
 @st.composite
 def subscribes(draw: st.DrawFn) -> tuple[dict[str, Any], Subscribe]:
     stream = draw(st.sampled_from(STREAMS))
-    filters: dict[str, Any] = draw(STREAM_FILTERS[stream])
-    snapshot = draw(st.none() | st.integers(0, MAX_SNAPSHOT) | st.sampled_from([0, MAX_SNAPSHOT]))
+    filters: dict[str, Any] = draw(stream_filters(stream))
+    most = declarations.all_streams()[stream].snapshot_max
+    snapshot = draw(st.none() | st.integers(0, most) | st.sampled_from([0, most]))
     after = draw(st.none() | positions)
     message: dict[str, Any] = {"type": "subscribe", "stream": stream}
     # Absent and null are the same; {} is no filter.
     for name, value in (("filters", filters), ("snapshot", snapshot), ("after", after)):
         if value is not None or draw(st.booleans()):
             message[name] = str(value) if isinstance(value, Position) else value
-    expected = Subscribe(stream, Filters(**filters), snapshot, after)
+    expected = Subscribe(stream, declarations.all_streams()[stream].filters_of(filters), snapshot, after)
     return message, expected
 
 
@@ -102,6 +128,7 @@ def test_a_valid_subscribe_round_trips(case):
 def test_unsubscribe_and_ping_round_trip(stream):
     assert parse(decode(json.dumps({"type": "unsubscribe", "stream": stream}), None)) == Unsubscribe(stream)
     assert parse(decode('{"type": "ping"}', None)) == Ping()
+    assert parse(decode('{"type": "streams"}', None)) == Streams()
 
 
 # Anything at all: a ProtocolError with a documented code, or a request valid as sent.
@@ -122,7 +149,8 @@ json_values = st.recursive(
     max_leaves=12,
 )
 FIELDS = ("type", "stream", "filters", "snapshot", "after")
-FILTERS = {"articles": ("category", "source"), "posts": ("author_id", "visibility"), "ticker": ("symbol",)}
+FILTERS = {name: tuple(stream.columns) for name, stream in declarations.all_streams().items()}
+OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
 too_long = "x" * (MAX_TEXT_FILTER + 1)
 # Per field, values at and around its bounds, so that edges come up often, not by luck.
 EDGES = {
@@ -134,9 +162,12 @@ EDGES = {
     | positions.map(str),
     "category": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["tech"]]),
     "source": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["wire"]]),
-    "author_id": st.sampled_from([True, MAX_ID + 1, 0, "3", MAX_ID, 1]),
-    "visibility": st.sampled_from([*VISIBILITIES, "Public", "", None, 1, True]),
-    "symbol": st.sampled_from(["", "x" * MAX_TEXT_FILTER, too_long, None, 5, ["ACME"]]),
+    "author_id": st.sampled_from(
+        [True, MAX_ID + 1, 0, "3", MAX_ID, 1, {"gt": 1}, {"in": []}, {"in": [1] * (MAX_IN + 1)}, {"lt": None}]
+    ),
+    "visibility": st.sampled_from(
+        [*VISIBILITIES, "Public", "", None, 1, True, {"in": ["public"]}, {"gt": "public"}, {"neq": "x"}]
+    ),
 }
 
 
@@ -145,7 +176,7 @@ def with_value(message: dict[str, Any], name: str, value: Any, data: st.DataObje
     if name in FIELDS:
         message[name] = value
     elif name in EDGES:
-        own = next(stream for stream, names in FILTERS.items() if name in names)
+        own = "articles" if name in FILTERS["articles"] else "posts"
         stream = message["stream"] = data.draw(st.sampled_from([own, own, own, *STREAMS]))
         filters = message.get("filters")
         kept = {k: v for k, v in filters.items() if k in FILTERS[stream]} if isinstance(filters, dict) else {}
@@ -177,11 +208,15 @@ def assert_valid_as_sent(message: Any, request: Request) -> None:
     """An accepted message was valid as docs/protocol.md says (checked apart from the
     parser's code), and became the request it asks for."""
     kind = message["type"]
-    assert (
-        set(message) <= {"ping": {"type"}, "unsubscribe": {"type", "stream"}, "subscribe": set(FIELDS)}[kind]
-    )
-    if kind == "ping":
-        assert request == Ping()
+    allowed = {
+        "ping": {"type"},
+        "streams": {"type"},
+        "unsubscribe": {"type", "stream"},
+        "subscribe": set(FIELDS),
+    }
+    assert set(message) <= allowed[kind]
+    if kind in ("ping", "streams"):
+        assert request == (Ping() if kind == "ping" else Streams())
         return
     stream = message["stream"]
     assert stream in STREAMS
@@ -192,15 +227,58 @@ def assert_valid_as_sent(message: Any, request: Request) -> None:
     assert snapshot is None or (type(snapshot) is int and 0 <= snapshot <= 100)
     assert after is None or (type(after) is str and re.fullmatch(r"\d{1,18}:\d{1,18}", after))
     assert filters is None or type(filters) is dict
-    filters = filters or {}
-    assert set(filters) <= set(FILTERS[stream])
-    for name in ("category", "source", "symbol"):
-        assert name not in filters or (type(filters[name]) is str and len(filters[name]) <= 1000)
-    author = filters.get("author_id")
-    assert author is None or (type(author) is int and 1 <= author <= 2**63 - 1)
-    assert filters.get("visibility", "public") in ("public", "private")
-    position = None if after is None else Position.parse(after)
-    assert request == Subscribe(stream, Filters(**filters), snapshot, position)
+    assert isinstance(request, Subscribe)
+    got = [(c.column, c.op, c.value) for c in request.filters.conditions]
+    assert sorted(got, key=lambda c: (c[0], c[1])) == valid_conditions(stream, filters or {})
+    assert (request.stream, request.snapshot) == (stream, snapshot)
+    assert request.after == (None if after is None else Position.parse(after))
+
+
+def valid_conditions(stream: str, filters: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """The conditions valid filters name, each checked as docs/protocol.md says (a bare value
+    is `eq`, null is no condition), apart from the parser's code."""
+    declared = declarations.all_streams()[stream]
+    out = []
+    for name, wanted in filters.items():
+        assert name in declared.columns
+        assert declared.columns[name].allowed
+        for op, operand in (wanted if type(wanted) is dict else {"eq": wanted}).items():
+            assert op in OPERATORS
+            assert op in declared.columns[name].allowed
+            if operand is None:
+                continue
+            if op == "in":
+                assert type(operand) is list
+                assert 1 <= len(operand) <= MAX_IN
+                out.append((name, op, tuple(valid_value(stream, name, v) for v in operand)))
+            else:
+                out.append((name, op, valid_value(stream, name, operand)))
+    return sorted(out, key=lambda c: (c[0], c[1]))
+
+
+def valid_value(stream: str, name: str, value: Any) -> Any:
+    column = declarations.all_streams()[stream].columns[name]
+    assert not column.choices or value in column.choices
+    match column.kind.name:
+        case "text":
+            assert type(value) is str
+            assert len(value) <= MAX_TEXT_FILTER
+            assert "\x00" not in value
+        case "integer":
+            assert type(value) is int
+            assert -(2**63) <= value < 2**63
+        case "number":
+            assert type(value) in (int, float)
+            assert abs(value) != float("inf")
+            assert value == value
+            return float(value)
+        case "boolean":
+            assert type(value) is bool
+        case "timestamp":
+            assert type(value) is str
+            assert datetime.fromisoformat(value).tzinfo is not None
+            return datetime.fromisoformat(value)
+    return value
 
 
 def outcome(request: Callable[[], Request]) -> Request | ProtocolError:
@@ -308,18 +386,19 @@ def test_snapshot_bounds(snapshot, code):
     [
         (1, True),
         (MAX_ID, True),
-        (0, False),
-        (-5, False),
+        (0, True),
+        (-5, True),
+        (-MAX_ID - 1, True),
         (MAX_ID + 1, False),
         (True, False),
         ("3", False),
         (3.0, False),
     ],
 )
-def test_author_id_is_a_user_id_and_not_a_boolean(author_id, ok):
+def test_author_id_is_a_64_bit_integer_and_not_a_boolean(author_id, ok):
     message = {"type": "subscribe", "stream": "posts", "filters": {"author_id": author_id}}
     if ok:
-        assert parse(message) == Subscribe("posts", Filters(author_id=author_id), None, None)
+        assert parse(message) == Subscribe("posts", filters_of("posts", {"author_id": author_id}), None, None)
     else:
         error = error_of(message=message)
         assert (error.code, error.stream) == ("bad_filter", "posts")
@@ -339,12 +418,12 @@ def test_author_id_is_a_user_id_and_not_a_boolean(author_id, ok):
 def test_article_filters(filters, ok):
     message = {"type": "subscribe", "stream": "articles", "filters": filters}
     if ok:
-        assert parse(message) == Subscribe("articles", Filters(**filters), None, None)
+        assert parse(message) == Subscribe("articles", filters_of("articles", filters), None, None)
     else:
         assert error_of(message=message).code == "bad_filter"
 
 
-@pytest.mark.parametrize("visibility", ["secret", "", None, 1, ["public"]])
+@pytest.mark.parametrize("visibility", ["secret", "", 1, ["public"], {"in": ["secret"]}, {"lt": "public"}])
 def test_visibility_is_public_or_private(visibility):
     message = {"type": "subscribe", "stream": "posts", "filters": {"visibility": visibility}}
     assert error_of(message=message).code == "bad_filter"

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from channels.layers import BaseChannelLayer
+from django.core.exceptions import ImproperlyConfigured
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cdc import declarations
+from cdc.declarations import Access, Stream
+from cdc.filters import NUMBER, TEXT, Column
 from cdc.log import Change
 from cdc.routing import (
-    AUTHOR,
+    OWNER,
     PUBLIC,
     StreamChange,
-    category_group,
+    control_group,
     own_group,
+    partition_group,
     routes,
     stream_for,
     stream_group,
@@ -34,14 +40,16 @@ def post_row(visibility: str, body: str = "text") -> dict:
 
 @given(st.text(max_size=500))
 def test_any_category_text_gives_a_valid_group_name(category):
-    group = category_group(category)
+    group = partition_group("articles", "category", category)
     assert layer.require_valid_group_name(group)
     assert len(group) < 100
 
 
 @given(st.text(max_size=50), st.text(max_size=50))
 def test_different_categories_get_different_groups(a, b):
-    assert (category_group(a) == category_group(b)) == (a == b)
+    assert (partition_group("articles", "category", a) == partition_group("articles", "category", b)) == (
+        a == b
+    )
 
 
 def test_articles_go_to_the_stream_and_to_old_and_new_category_groups():
@@ -56,14 +64,14 @@ def test_articles_go_to_the_stream_and_to_old_and_new_category_groups():
     )
     assert [g for g, _ in routes(moved)] == [
         stream_group("articles"),
-        category_group("misc"),
-        category_group("tech"),
+        partition_group("articles", "category", "misc"),
+        partition_group("articles", "category", "tech"),
     ]
 
 
 def test_private_post_goes_only_to_its_authors_own_group():
     assert [(g, v.audience) for g, v in routes(post("insert", post_row("private")))] == [
-        (own_group(42), AUTHOR)
+        (own_group("posts", 42), OWNER)
     ]
 
 
@@ -71,8 +79,8 @@ def test_public_post_goes_to_everyone_and_to_the_author():
     groups = {g: v.audience for g, v in routes(post("insert", post_row("public")))}
     assert groups == {
         "cdc.posts": PUBLIC,
-        "cdc.posts.author.42": PUBLIC,
-        own_group(42): AUTHOR,
+        partition_group("posts", "author_id", 42): PUBLIC,
+        own_group("posts", 42): OWNER,
     }
 
 
@@ -80,7 +88,11 @@ def test_a_post_turning_private_leaves_public_view_without_its_body():
     change = post("update", post_row("private", "now secret"), old=post_row("public", "was public"))
     seen = view_for(change, viewer_id=None)
     assert seen is not None
-    assert (seen.op, seen.row, seen.old) == ("delete", None, {"id": 1, "author_id": 42})
+    assert (seen.op, seen.row, seen.old) == (
+        "delete",
+        None,
+        {"id": 1, "author_id": 42, "visibility": "public"},
+    )
     author_view = view_for(change, viewer_id=42)
     assert author_view is not None
     assert (author_view.op, author_view.row["body"]) == ("update", "now secret")
@@ -123,7 +135,7 @@ def test_a_public_update_shows_everyone_the_same_change_and_the_author_their_own
         )
     own = view_for(change, viewer_id=42)
     assert own is not None
-    assert (own.audience, own.row, own.old) == (AUTHOR, change.row, change.old)
+    assert (own.audience, own.row, own.old) == (OWNER, change.row, change.old)
 
 
 def test_a_post_entering_public_view_carries_its_row():
@@ -144,21 +156,30 @@ def test_articles_are_the_same_for_every_viewer():
     assert view_for(change, viewer_id=5) == change
 
 
-def test_a_table_tracked_later_goes_to_its_own_stream_group_only(settings):
-    settings.CDC_STREAMS = {"public.article": "articles", "public.post": "posts", "shop.order": "orders"}
+def test_a_table_no_stream_declares_goes_nowhere():
     change = StreamChange(
         id=1, txid=1, tick=1, stream=stream_for("shop.order"), op="insert", row={}, old=None
     )
-    assert routes(change) == [("cdc.orders", change)]
-    assert stream_for("public.comment") == "comment"
+    assert change.stream == "order"
+    assert routes(change) == []
+
+
+def test_a_truncate_goes_to_the_streams_control_group_only():
+    change = StreamChange(id=1, txid=1, tick=1, stream="posts", op="truncate", row=None, old=None)
+    assert routes(change) == [(control_group("posts"), change)]
+
+
+@given(st.text(max_size=500), st.sampled_from(["category", "c", "a_column_of_20_char"]))
+def test_any_partition_value_of_any_declarable_column_gives_a_valid_group_name(value, column):
+    assert layer.require_valid_group_name(partition_group("streamname_of_20_ch", column, value))
 
 
 def test_a_public_post_goes_to_the_stream_and_author_groups_and_the_own_group():
     change = post("delete", None, old=post_row("public"))
     assert [(g, v.audience) for g, v in routes(change)] == [
         ("cdc.posts", PUBLIC),
-        ("cdc.posts.author.42", PUBLIC),
-        (own_group(42), AUTHOR),
+        (partition_group("posts", "author_id", 42), PUBLIC),
+        (own_group("posts", 42), OWNER),
     ]
 
 
@@ -171,13 +192,29 @@ def test_a_logged_change_becomes_a_stream_change_of_its_tick():
     assert StreamChange.of(change, tick=4).audience == PUBLIC
 
 
-def test_a_truncate_goes_whole_to_each_streams_group_only():
-    at = datetime.now(UTC)
-    for table, group in (
-        ("public.article", "cdc.articles"),
-        ("public.post", "cdc.posts"),
-        ("public.ticker", "cdc.ticker"),
-    ):
-        change = StreamChange.of(Change(5, 77, table, "truncate", None, None, at), tick=2)
-        assert routes(change) == [(group, change)]
-        assert change.as_message("{}")["row"] is change.as_message("{}")["old"] is None
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"name": "Bad-Name"}, "'Bad-Name' must match"),
+        ({"columns": {"x": Column(TEXT, operators=("like",))}}, "no operator 'like'"),
+        ({"columns": {"x": Column(NUMBER, partition=True)}}, "partition 'x' must be text or integer"),
+        ({"columns": {"x": Column(TEXT)}, "hidden": ("x",)}, "hidden column 'x'"),
+        ({"access": Access(owner="x")}, "owner column 'x' must be declared"),
+        ({"columns": {"v": Column(TEXT)}, "access": Access(owner="o", public_when={"v": 1})}, "public_when"),
+    ],
+)
+def test_a_declaration_that_cannot_work_is_refused_at_start(fields, problem):
+    with pytest.raises(ImproperlyConfigured, match=problem):
+        Stream(**{"name": "things", "table": "thing", "columns": {}, **fields})
+
+
+def test_a_declared_hidden_column_never_leaves_the_log():
+    change = Change(
+        1, 1, "public.thing", "update", {"id": 1, "secret": "s"}, {"id": 1, "secret": "t"}, datetime.now(UTC)
+    )
+    declarations.register(Stream(name="things", table="thing", columns={}, hidden=("secret",)))
+    try:
+        seen = StreamChange.of(change, tick=1)
+    finally:
+        declarations.unregister("things")
+    assert (seen.stream, seen.row, seen.old) == ("things", {"id": 1}, {"id": 1})

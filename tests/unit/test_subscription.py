@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from cdc.routing import AUTHOR, PUBLIC, StreamChange, author_group, category_group, own_group, stream_group
+from cdc.routing import OWNER, PUBLIC, StreamChange, control_group, own_group, partition_group, stream_group
 from cdc.ticks import ORIGIN, Position
-from consumers.protocol import Filters, ProtocolError
+from consumers.protocol import ProtocolError
 from consumers.subscription import Subscription
+from testkit.streams import filters as filters_of
 
 ME, OTHER = 3, 4
 
@@ -31,7 +32,8 @@ def post(id: int, author: int, visibility: str = "public", audience: str = PUBLI
 
 
 def sub(stream: str = "articles", viewer: int | None = None, **filters: Any) -> Subscription:
-    return Subscription(stream, Filters(**filters), viewer)
+    """A subscription to `stream` by `viewer` (None: anonymous) with `filters` in the wire form."""
+    return Subscription(stream, filters_of(stream, **filters), viewer)
 
 
 @pytest.mark.parametrize(
@@ -39,19 +41,19 @@ def sub(stream: str = "articles", viewer: int | None = None, **filters: Any) -> 
     [
         ("articles", None, {}, {stream_group("articles")}),
         ("articles", ME, {"source": "wire"}, {stream_group("articles")}),
-        ("articles", None, {"category": "tech"}, {category_group("tech")}),
+        ("articles", None, {"category": "tech"}, {partition_group("articles", "category", "tech")}),
         ("posts", None, {}, {stream_group("posts")}),
-        ("posts", None, {"author_id": ME}, {author_group(ME)}),
-        ("posts", ME, {}, {own_group(ME), stream_group("posts")}),
-        ("posts", ME, {"visibility": "public"}, {own_group(ME), stream_group("posts")}),
-        ("posts", ME, {"visibility": "private"}, {own_group(ME)}),
-        ("posts", ME, {"author_id": ME}, {own_group(ME)}),
-        ("posts", ME, {"author_id": OTHER}, {author_group(OTHER)}),
+        ("posts", None, {"author_id": ME}, {partition_group("posts", "author_id", ME)}),
+        ("posts", ME, {}, {own_group("posts", ME), stream_group("posts")}),
+        ("posts", ME, {"visibility": "public"}, {own_group("posts", ME), stream_group("posts")}),
+        ("posts", ME, {"visibility": "private"}, {own_group("posts", ME)}),
+        ("posts", ME, {"author_id": ME}, {own_group("posts", ME)}),
+        ("posts", ME, {"author_id": OTHER}, {partition_group("posts", "author_id", OTHER)}),
     ],
 )
 def test_each_subscription_listens_to_the_narrowest_groups(stream, viewer, filters, groups):
     subscription = sub(stream, viewer, **filters)
-    assert subscription.groups == groups
+    assert subscription.groups == {*groups, control_group(stream)}  # every subscription hears a truncate
     assert subscription.mixed == (len(groups) == 2)
 
 
@@ -124,8 +126,8 @@ def test_live_changes_of_another_stream_or_filter_are_not_for_the_subscription()
     assert tech.accepts_live(article(1, tick=1))
     assert sub(source="wire", category="tech").accepts_live(article(1, tick=1))
     assert sub("posts", author_id=OTHER).accepts_live(post(1, OTHER))
-    assert sub("posts", ME, visibility="private").accepts_live(post(1, ME, "private", AUTHOR))
-    assert not sub("posts", ME, visibility="private").accepts_live(post(1, ME, "public", AUTHOR))
+    assert sub("posts", ME, visibility="private").accepts_live(post(1, ME, "private", OWNER))
+    assert not sub("posts", ME, visibility="private").accepts_live(post(1, ME, "public", OWNER))
     assert not sub("posts", author_id=OTHER).accepts_live(post(1, ME))
     assert not tech.accepts_live(article(1, tick=1, category="sport"))
     assert not sub(source="agency").accepts_live(article(1, tick=1))
@@ -135,23 +137,38 @@ def test_live_changes_of_another_stream_or_filter_are_not_for_the_subscription()
 def test_an_author_takes_their_own_posts_from_their_own_group_only():
     mine = sub("posts", ME)
     assert not mine.accepts_live(post(1, ME, audience=PUBLIC)), "would arrive twice"
-    assert mine.accepts_live(post(1, ME, audience=AUTHOR))
+    assert mine.accepts_live(post(1, ME, audience=OWNER))
     assert mine.accepts_live(post(2, OTHER, audience=PUBLIC))
     assert sub("posts").accepts_live(post(1, ME, audience=PUBLIC))
 
 
-def test_an_item_leaving_the_filter_still_arrives_and_a_bodiless_delete_counts_as_public():
+def test_an_item_leaving_the_filter_or_the_publics_view_still_arrives():
     moved = StreamChange(
         id=1, txid=1, tick=1, stream="articles", op="update",
         row={"id": 1, "category": "sport"}, old={"id": 1, "category": "tech"},
     )  # fmt: skip
     assert sub(category="tech").matches(moved)
     assert not sub(category="misc").matches(moved)
-    gone = StreamChange(
-        id=2, txid=1, tick=1, stream="posts", op="delete", row=None, old={"id": 2, "author_id": OTHER}
-    )
-    assert sub("posts", visibility="public").matches(gone)
+    assert not sub(category={"in": ["misc", "news"]}).matches(moved)
+    assert sub(category={"neq": "tech"}).matches(moved)
+    hidden = StreamChange(
+        id=2, txid=1, tick=1, stream="posts", op="update",
+        row={"id": 2, "author_id": OTHER, "body": "b", "visibility": "private"},
+        old={"id": 2, "author_id": OTHER, "body": "b", "visibility": "public"},
+    )  # fmt: skip
+    gone = sub("posts", visibility="public").view(hidden)  # as the public sees it: a delete
+    assert gone is not None
+    assert (gone.op, gone.old) == ("delete", {"id": 2, "author_id": OTHER, "visibility": "public"})
+    assert sub("posts", author_id=OTHER).matches(gone)
     assert not sub("posts", ME, visibility="private").matches(gone)
+
+
+def test_a_truncate_reaches_every_subscription_of_its_stream_whatever_its_filters():
+    truncate = StreamChange(id=3, txid=1, tick=1, stream="posts", op="truncate", row=None, old=None)
+    for subscription in (sub("posts", ME, visibility="private"), sub("posts", author_id=OTHER)):
+        assert subscription.accepts_live(truncate)
+        assert subscription.view(truncate) == truncate
+    assert not sub(category="tech").accepts_live(truncate)
 
 
 def test_the_view_of_a_logged_change_hides_other_peoples_private_posts():

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DEFAULT_DB_ALIAS
 
 from cdc import metrics
 from cdc.relay import Relay
@@ -15,6 +16,7 @@ from core.file_limit import warn_if_file_limit_low
 
 class Command(BaseCommand):
     help = "Relay every committed change from the change log to the channel layer (runs until stopped)."
+    requires_system_checks: list[str] = []  # handle() runs them all, the database's too (cdc/checks.py)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--poll-interval", type=float, help="seconds between reads without a doorbell")
@@ -34,6 +36,7 @@ class Command(BaseCommand):
         metrics_port: int | None,
         **options: Any,
     ) -> None:
+        self.check(databases=[DEFAULT_DB_ALIAS])
         warn_if_file_limit_low("cdc_listen")
         if metrics_port:
             metrics.serve(metrics_port)
