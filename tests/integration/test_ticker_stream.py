@@ -37,3 +37,22 @@ async def test_an_unknown_ticker_filter_is_a_bad_filter():
     async with connected() as client:
         error = await client.ask({"type": "subscribe", "stream": "ticker", "filters": {"volume": 5}})
     assert (error["type"], error["code"]) == ("error", "bad_filter")
+
+
+@pytest.mark.usefixtures("relay")
+async def test_a_price_filter_sees_a_row_enter_and_leave_it_as_updates(aconn):
+    """`price gt 100`: the update that lifts a price over 100 arrives, as do those above it and
+    the one that takes it back under (the client drops the row then); none below it."""
+    await aconn.execute("INSERT INTO ticker (symbol, price) VALUES ('ACME', 90)")
+    async with connected() as client:
+        await client.subscribe("ticker", filters={"price": {"gt": 100}})
+        for price in (95, 110, 120, 99, 80, 101):
+            await aconn.execute("UPDATE ticker SET price = %s WHERE symbol = 'ACME'", (price,))
+        changes = await client.changes(4)
+        assert await client.answers_ping()  # and no fifth
+    assert [(c["old"]["price"], c["row"]["price"]) for c in changes] == [
+        (95, 110),
+        (110, 120),
+        (120, 99),
+        (80, 101),
+    ]
