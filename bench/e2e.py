@@ -64,6 +64,7 @@ GOAL_RATE, GOAL_P50_MS, GOAL_P99_MS = 100, 5.0, 20.0
 FANOUT_CLIENTS = (1, 100, 1000)
 FANOUT_P95_MS = 200.0
 GOAL_CLIENTS, GOAL_DELIVERIES = 1000, 32_000  # Supabase Realtime: 32,000 msgs/s, p95 184-238 ms
+GOAL_US_PER_DELIVERY = 30.0  # the web process's CPU per delivery at GOAL_CLIENTS
 DRAIN_SECONDS = 5.0  # after the writer ends, how long clients may take to get the last change
 WRITER_SHORTFALL = 0.9  # a writer below this share of its rate bounds the step, not the system
 # Commits a second the writer makes at most; above, rows share transactions. Latency: one row

@@ -405,6 +405,13 @@ def e2e_goal_rows(results: dict[str, Any]) -> list[list[object]]:
     for r in e2e.fanout_rows(results):
         if r[-1]:
             rows.append([f"e2e {r[0]}: deliveries/s at {r[1]} clients, p95 ≤ 200 ms", r[2], r[-1]])
+    for run, measured in results["layers"].items():
+        for f in measured.get("fanout", []):
+            per_delivery = ((f["best"] or {}).get("cpu_us_per_delivery") or {}).get("web")
+            if f["clients"] == e2e.GOAL_CLIENTS and per_delivery is not None:
+                met = per_delivery <= e2e.GOAL_US_PER_DELIVERY
+                label = f"e2e {run}: web CPU per delivery at {f['clients']:,} clients (µs)"
+                rows.append([label, per_delivery, f"≤ {e2e.GOAL_US_PER_DELIVERY:g} ({_met(met)})"])
     return rows
 
 
