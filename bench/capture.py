@@ -35,8 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection, sql
+from psycopg.types.json import set_json_loads
 
 from bench.common import (
     cpu_seconds,
@@ -47,7 +49,7 @@ from bench.common import (
     write_results,
 )
 from cdc.doorbell import LISTEN, Doorbell
-from cdc.log import current_cursor, read_batch
+from cdc.log import current_cursor, plan_reads_once, read_batch
 
 HERE = Path(__file__).resolve().parent
 # The change log and the capture trigger, as migrated (0005 is the trigger's doorbell).
@@ -216,7 +218,9 @@ def relaying(dsn: str) -> Iterator[None]:
 async def follow(dsn: str, ready: threading.Event, stopping: asyncio.Event) -> None:
     """Read every change in commit order as Relay._lead does, without storing or handing on."""
     async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        set_json_loads(orjson.loads, conn)
         await conn.execute(LISTEN)
+        await plan_reads_once(conn)
         cursor = await current_cursor(conn)
         doorbell = await Doorbell.open(dsn, conn, POLL_INTERVAL, stopping)
         ready.set()

@@ -42,6 +42,13 @@ LEFT JOIN (
 ) ON true
 ORDER BY e.id
 
+-- name: plan_once
+-- For the reading connection (cdc/log.py plan_reads_once): planning read_changes took the
+-- server several times longer than running it (about 150 µs against 20), and Postgres kept
+-- planning it anew for every read, as its generic plan's estimates look worse. The generic
+-- plan searches the same indexes (tests/integration/test_reader_plan.py checks it).
+SET plan_cache_mode = force_generic_plan
+
 -- name: doorbell_sleep
 -- The relay falls asleep (cdc/doorbell.py): granted once every writer that skipped the ring,
 -- holding this lock shared, has ended; while it waits, writers ring.
