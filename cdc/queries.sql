@@ -43,10 +43,11 @@ LEFT JOIN (
 ORDER BY e.id
 
 -- name: plan_once
--- For the reading connection (cdc/log.py plan_reads_once): planning read_changes took the
--- server several times longer than running it (about 150 µs against 20), and Postgres kept
--- planning it anew for every read, as its generic plan's estimates look worse. The generic
--- plan searches the same indexes (tests/integration/test_reader_plan.py checks it).
+-- For the relay's connection (cdc/log.py plan_reads_once): Postgres planned read_changes
+-- anew for every read, as its generic plan's estimates look worse, and planning took the
+-- server several times longer than running it (about 150 µs against 20). The generic plan
+-- searches the same indexes (tests/integration/test_reader_plan.py); the connection's other
+-- statements, writes and look-ups by key, are planned once as well.
 SET plan_cache_mode = force_generic_plan
 
 -- name: doorbell_sleep
