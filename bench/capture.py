@@ -86,6 +86,7 @@ LOGS = (
     "SELECT relname FROM pg_class"
     " WHERE relnamespace = 'cdc'::regnamespace AND relkind = 'r' AND relname LIKE 'event%'"
 )
+SERVER_PROCESSES = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL"
 INSERT = "INSERT INTO {} (title, body, url, source, category) VALUES (%s, %s, %s, %s, %s)"
 BULK_INSERT = (
     "INSERT INTO {} (title, body, url, source, category)"
@@ -166,10 +167,11 @@ def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, se
 
 
 def others_cpu(admin: psycopg.Connection) -> dict[int, float]:
-    """CPU time so far of this process (the relay's thread) and of every server process
-    (writers' too: the caller drops those, which they count themselves), by pid."""
+    """CPU time so far of this process (the relay's thread) and of the server's processes
+    for this database and for none (Postgres's own), writers' too (the caller drops those,
+    which they count themselves), by pid."""
     used = {0: time.process_time()}
-    for (pid,) in admin.execute("SELECT pid FROM pg_stat_activity").fetchall():
+    for (pid,) in admin.execute(SERVER_PROCESSES).fetchall():
         with contextlib.suppress(FileNotFoundError):  # a connection that just ended
             used[pid] = cpu_seconds(pid)
     return used
