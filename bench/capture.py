@@ -8,7 +8,10 @@ from empty tables after a CHECKPOINT, and the relay's reading side runs througho
 cdc_listen's leader does: it reads the log in commit order (cdc/log.py) and waits between
 reads on the doorbell (cdc/doorbell.py), so writers ring exactly when they would for it.
 Plain and captured runs alternate; rates are medians over rounds, and the cost is the median
-of each round's ratio (captured time per insert / plain's).
+of each round's ratio (captured time per insert / plain's). Beside it, the CPU cost: the CPU
+time every process involved spent per insert (the writers and their server processes, the
+relay, Postgres's own processes), as a multiple of plain's; other load on a shared machine
+moves it much less than the time, and at 8 writers on few cores the time follows it.
 
     .venv/bin/python -m bench.capture [--seconds 3] [--rounds 5] [--database-url URL] [--variants]
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import statistics
 import threading
@@ -31,12 +35,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection, sql
+from psycopg.types.json import set_json_loads
 
-from bench.common import machine_facts, markdown_table, scratch_database, server_url, write_results
+from bench.common import (
+    cpu_seconds,
+    machine_facts,
+    markdown_table,
+    scratch_database,
+    server_url,
+    write_results,
+)
 from cdc.doorbell import LISTEN, Doorbell
-from cdc.log import current_cursor, read_batch
+from cdc.log import current_cursor, plan_reads_once, read_batch
 
 HERE = Path(__file__).resolve().parent
 # The change log and the capture trigger, as migrated (0005 is the trigger's doorbell).
@@ -62,9 +75,18 @@ VARIANTS = {
     "statement_doorbell": "no_doorbell + a statement-level pg_notify",
     "one_ringer": "statement_doorbell, rung only if pg_try_advisory_xact_lock() succeeds",
     "statement_capture": "statement-level trigger: one INSERT ... SELECT from the transition table",
+    "unindexed_log": "no_doorbell into a copy of cdc.event without its two indexes",
+    "no_row_images": "change log without the row images (no to_jsonb), no doorbell",
+    "empty_trigger": "a plpgsql row trigger that does nothing",
 }
 DESCRIPTIONS = {**TABLES, **VARIANTS}
 
+# cdc.event, and the variants' copies of it.
+LOGS = (
+    "SELECT relname FROM pg_class"
+    " WHERE relnamespace = 'cdc'::regnamespace AND relkind = 'r' AND relname LIKE 'event%'"
+)
+SERVER_PROCESSES = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL"
 INSERT = "INSERT INTO {} (title, body, url, source, category) VALUES (%s, %s, %s, %s, %s)"
 BULK_INSERT = (
     "INSERT INTO {} (title, body, url, source, category)"
@@ -92,24 +114,30 @@ def article_row(n: int) -> tuple[str, str, str, str, str]:
 class InsertRun:
     rate: float  # inserts/s, all writers together
     latencies: list[float]  # seconds, one per insert in the measured window
+    cpu_per_insert: float  # seconds of CPU, every process involved, in the measured window
 
 
 def write_rows(dsn: str, table: str, seconds: float, start: Any, out: Any) -> None:
-    """One writer process: single-row autocommit INSERTs until the time is up."""
+    """One writer process: single-row autocommit INSERTs until the time is up. Sends its
+    latencies, its server process's id, and the CPU time both spent in the measured window."""
     insert = sql.SQL(INSERT).format(sql.Identifier(table))
     latencies = []
     with psycopg.connect(dsn, autocommit=True) as conn:
+        server = conn.info.backend_pid
         conn.execute(insert, article_row(0), prepare=True)  # connected and prepared before the clock
         start.wait()
         measure_from = time.monotonic() + WARMUP_SECONDS
         until = measure_from + seconds
-        n = 0
+        n, cpu_from = 0, None
         while (began := time.monotonic()) < until:
+            if cpu_from is None and began >= measure_from:
+                cpu_from = time.process_time() + cpu_seconds(server)
             n += 1
             conn.execute(insert, article_row(n), prepare=True)
             if began >= measure_from:
                 latencies.append(time.monotonic() - began)
-    out.put(latencies)
+        cpu = time.process_time() + cpu_seconds(server) - (cpu_from or 0.0)
+        out.put((latencies, server, cpu))
 
 
 def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, seconds: float) -> InsertRun:
@@ -120,12 +148,33 @@ def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, se
     for proc in procs:
         proc.start()
     start.wait(timeout=60)
-    latencies = [lat for _ in procs for lat in out.get(timeout=seconds + 60)]
+    time.sleep(WARMUP_SECONDS)  # the writers' clocks: the measured window begins
+    others_from = others_cpu(admin)
+    time.sleep(seconds)
+    others = others_cpu(admin)
+    latencies, cpu = [], 0.0
+    for _ in procs:
+        their_latencies, server, their_cpu = out.get(timeout=seconds + 60)
+        latencies += their_latencies
+        cpu += their_cpu
+        others.pop(server, None)
     for proc in procs:
         proc.join(timeout=10)
         if proc.exitcode != 0:
             raise RuntimeError(f"a writer into {table} failed (exit code {proc.exitcode})")
-    return InsertRun(rate=len(latencies) / seconds, latencies=latencies)
+    cpu += sum(used - others_from[pid] for pid, used in others.items() if pid in others_from)
+    return InsertRun(rate=len(latencies) / seconds, latencies=latencies, cpu_per_insert=cpu / len(latencies))
+
+
+def others_cpu(admin: psycopg.Connection) -> dict[int, float]:
+    """CPU time so far of this process (the relay's thread) and of the server's processes
+    for this database and for none (Postgres's own), writers' too (the caller drops those,
+    which they count themselves), by pid."""
+    used = {0: time.process_time()}
+    for (pid,) in admin.execute(SERVER_PROCESSES).fetchall():
+        with contextlib.suppress(FileNotFoundError):  # a connection that just ended
+            used[pid] = cpu_seconds(pid)
+    return used
 
 
 def bulk_seconds(admin: psycopg.Connection, table: str) -> float:
@@ -140,7 +189,12 @@ def bulk_seconds(admin: psycopg.Connection, table: str) -> float:
 
 def reset(admin: psycopg.Connection, table: str) -> None:
     """Same start for every run: empty tables, and no checkpoint debt left by the last run."""
-    admin.execute(sql.SQL("TRUNCATE {}, cdc.event").format(sql.Identifier(table)))
+    logs = admin.execute(LOGS).fetchall()
+    admin.execute(
+        sql.SQL("TRUNCATE {}").format(
+            sql.SQL(", ").join([sql.Identifier(table), *(sql.Identifier("cdc", name) for (name,) in logs)])
+        )
+    )
     admin.execute("CHECKPOINT")
 
 
@@ -166,7 +220,9 @@ def relaying(dsn: str) -> Iterator[None]:
 async def follow(dsn: str, ready: threading.Event, stopping: asyncio.Event) -> None:
     """Read every change in commit order as Relay._lead does, without storing or handing on."""
     async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        set_json_loads(orjson.loads, conn)
         await conn.execute(LISTEN)
+        await plan_reads_once(conn)
         cursor = await current_cursor(conn)
         doorbell = await Doorbell.open(dsn, conn, POLL_INTERVAL, stopping)
         ready.set()
@@ -210,11 +266,15 @@ def summarise(
     result: dict[str, Any] = {}
     for writers, done in runs.items():
         latencies = sorted(lat for run in done for lat in run.latencies)
-        ratios = [plain.rate / run.rate for run, plain in zip(done, plain_runs[writers], strict=True)]
+        pairs = list(zip(done, plain_runs[writers], strict=True))
+        ratios = [plain.rate / run.rate for run, plain in pairs]
+        cpu_ratios = [run.cpu_per_insert / plain.cpu_per_insert for run, plain in pairs]
         result[f"writers_{writers}"] = {
             "inserts_per_second": round(statistics.median(run.rate for run in done)),
             "cost_vs_plain": round(statistics.median(ratios), 3),
             "rounds": [round(run.rate) for run in done],
+            "cpu_us_per_insert": round(1e6 * statistics.median(run.cpu_per_insert for run in done), 1),
+            "cpu_cost_vs_plain": round(statistics.median(cpu_ratios), 3),
             "latency_ms_p50": round(1000 * percentile(latencies, 0.50), 3),
             "latency_ms_p99": round(1000 * percentile(latencies, 0.99), 3),
         }
@@ -228,6 +288,15 @@ def summarise(
 
 def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+SUMMARY_HEADERS = ["workload", "plain", "captured", "captured cost", "goal", "CPU cost"]
+DETAIL_HEADERS = [
+    "table",
+    *(f"{w}w: {h}" for w in WRITERS for h in ("/s", "p50 / p99 ms", "cost", "CPU µs", "CPU cost")),
+    f"{BULK_ROWS:,} rows: ms",
+    "cost",
+]
 
 
 def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -244,6 +313,7 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 f"{captured[workload]['inserts_per_second']:,}",
                 f"{ratio:.2f}",
                 f"<= {GOALS[writers]} ({'met' if ratio <= GOALS[writers] else 'missed'})",
+                cpu_cost(captured[workload]),
             ]
         )
     workload = f"bulk_{BULK_ROWS}"
@@ -254,6 +324,7 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
             f"{captured[workload]['milliseconds']:,}",
             f"{captured[workload]['cost_vs_plain']:.2f}",
             "none set",
+            "",
         ]
     )
     return rows
@@ -270,10 +341,16 @@ def detail_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 f"{one['inserts_per_second']:,}",
                 f"{one['latency_ms_p50']:.2f} / {one['latency_ms_p99']:.2f}",
                 f"{one['cost_vs_plain']:.2f}",
+                f"{one['cpu_us_per_insert']:,}" if "cpu_us_per_insert" in one else "",
+                cpu_cost(one),
             ]
         bulk = result[f"bulk_{BULK_ROWS}"]
         rows.append([*row, f"{bulk['milliseconds']:,}", f"{bulk['cost_vs_plain']:.2f}"])
     return rows
+
+
+def cpu_cost(one: dict[str, Any]) -> str:
+    return f"{one['cpu_cost_vs_plain']:.2f}" if "cpu_cost_vs_plain" in one else ""  # older results
 
 
 def prepare(dsn: str, variants: bool) -> None:
@@ -290,14 +367,11 @@ def report(machine: dict[str, Any], settings: dict[str, Any], results: dict[str,
     print(
         f"\n{machine['cores']} cores, PostgreSQL {pg['server_version']}, fsync={pg['fsync']},"
         f" synchronous_commit={pg['synchronous_commit']}; {settings['seconds']:g} s runs,"
-        f" {settings['rounds']} rounds; cost = time per insert / plain's, median of rounds\n"
+        f" {settings['rounds']} rounds; cost = time per insert / plain's, median of rounds;"
+        " CPU: of every process involved, per insert\n"
     )
-    print(markdown_table(["workload", "plain", "captured", "captured cost", "goal"], summary_rows(results)))
-    per_writers = [
-        f"{w} writer{'s' if w > 1 else ''}: {h}" for w in WRITERS for h in ("/s", "p50 / p99 ms", "cost")
-    ]
-    bulk = [f"{BULK_ROWS:,} rows: ms", "cost"]
-    print("\n" + markdown_table(["table", *per_writers, *bulk], detail_rows(results)) + "\n")
+    print(markdown_table(SUMMARY_HEADERS, summary_rows(results)))
+    print("\n" + markdown_table(DETAIL_HEADERS, detail_rows(results)) + "\n")
     for table in results:
         print(f"- {table}: {DESCRIPTIONS[table]}")
 

@@ -3,6 +3,10 @@
 -- cdc.capture_ring_always() are derived from the installed cdc.capture(), so they differ
 -- from it in the doorbell only.
 
+-- The change log with its columns, defaults and checks, without its indexes (the primary key
+-- on id, the index on txid): what they cost a writer.
+CREATE TABLE cdc.event_unindexed (LIKE cdc.event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS);
+
 DO $$
 DECLARE
     shipped  text := pg_get_functiondef('cdc.capture()'::regprocedure);
@@ -15,11 +19,33 @@ BEGIN
     END IF;
     -- The change log only; a relay would find changes by polling.
     EXECUTE replace(replace(shipped, 'cdc.capture()', 'cdc.capture_no_doorbell()'), doorbell, '');
+    -- The same, into a copy of the log without its indexes.
+    EXECUTE replace(
+        replace(replace(shipped, 'cdc.capture()', 'cdc.capture_unindexed()'), doorbell, ''),
+        'INSERT INTO cdc.event ', 'INSERT INTO cdc.event_unindexed '
+    );
     -- The trigger of migration 0001: every writer rings.
     EXECUTE replace(
         replace(shipped, 'cdc.capture()', 'cdc.capture_ring_always()'),
         doorbell, $q$    PERFORM pg_notify('cdc', '');$q$
     );
+END
+$$;
+
+-- The change log without the row images (no to_jsonb): what building them costs.
+CREATE FUNCTION cdc.capture_no_images() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cdc.event (table_name, op) VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, lower(TG_OP));
+    RETURN NULL;
+END
+$$;
+
+-- A row trigger that does nothing: what calling a plpgsql trigger costs.
+CREATE FUNCTION cdc.capture_nothing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
 END
 $$;
 
@@ -85,3 +111,15 @@ CREATE TRIGGER cdc_ring AFTER INSERT OR UPDATE OR DELETE ON article_one_ringer
 CREATE TABLE article_statement_capture (LIKE article_plain INCLUDING ALL);
 CREATE TRIGGER cdc_capture AFTER INSERT ON article_statement_capture
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdc.capture_statement();
+
+CREATE TABLE article_unindexed_log (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_unindexed_log
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_unindexed();
+
+CREATE TABLE article_no_row_images (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_no_row_images
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_no_images();
+
+CREATE TABLE article_empty_trigger (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_empty_trigger
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_nothing();

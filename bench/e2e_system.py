@@ -21,7 +21,7 @@ from unittest import mock
 
 import psycopg
 
-from bench.common import scratch_database, server_url
+from bench.common import CLK_TCK, cpu_seconds, scratch_database, server_url
 from core.commands import WEB_SERVERS
 from testkit.layer_peer import redis_reachable
 from testkit.live_servers import LiveSystem, live_system
@@ -29,7 +29,6 @@ from testkit.processes import migrate
 
 LAYERS = ("postgres", "redis")
 FD_LIMIT = 65536  # used when the hard limit is unlimited
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def raise_fd_limit() -> int:
@@ -124,12 +123,6 @@ def write_paced(dsn: str, first_key: int, rate: float, seconds: float, max_commi
 
 
 # /proc readings.
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def machine_busy_seconds() -> float:

@@ -90,7 +90,6 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], ylabel: str,
 
 def capture_section(doc: Result, command: str) -> list[str]:
     measured = doc["results"]["measured"]
-    headers = ["workload", "plain", "captured", "captured cost", "goal"]
     groups = [f"{w} writer{'s' if w > 1 else ''}" for w in capture.WRITERS]
     series = {
         t: [measured[t][f"writers_{w}"]["inserts_per_second"] for w in capture.WRITERS] for t in measured
@@ -99,19 +98,17 @@ def capture_section(doc: Result, command: str) -> list[str]:
     return [
         "## Capture: what the trigger costs a writer",
         provenance(command, doc["machine"]),
-        markdown_table(headers, capture.summary_rows(measured)),
+        markdown_table(capture.SUMMARY_HEADERS, capture.summary_rows(measured)),
         image(fig, "capture", "inserts/s, plain and captured, 1 and 8 writers"),
     ]
 
 
 def capture_variants_section(doc: Result, command: str) -> list[str]:
-    per_writers = [f"{w}w: {h}" for w in capture.WRITERS for h in ("/s", "p50 / p99 ms", "cost")]
-    headers = ["table", *per_writers, f"{capture.BULK_ROWS:,} rows: ms", "cost"]
     tables = doc["results"]["settings"]["tables"]
     return [
         "### Where the cost goes (`--variants`)",
         provenance(command, doc["machine"]),
-        markdown_table(headers, capture.detail_rows(doc["results"]["measured"])),
+        markdown_table(capture.DETAIL_HEADERS, capture.detail_rows(doc["results"]["measured"])),
         "\n".join(f"- {name}: {text}" for name, text in tables.items()),
     ]
 

@@ -9,7 +9,9 @@ lock on `cdc.doorbell_key()`) on a second connection of its own, the gate:
 - asleep: the gate holds the lock; the trigger (migrations_sql/0005) cannot take it shared
   and rings. A ring, or the poll timer, wakes the relay: the gate lets go and it reads.
 - awake: the trigger takes the lock shared, to the end of its transaction, and does not
-  ring. The relay reads again as long as reads find changes.
+  ring. The relay reads again as long as reads find changes, READ_EVERY after the last read
+  began: back to back, a read took a change or two, and the relay's reading cost the server
+  more CPU per change than the writers' capture did (docs/benchmarks.md, capture).
 - falling asleep: after a read that found nothing, the gate tries the lock. Taken, no
   writer that skipped the ring is still open: the relay reads once more, and sleeps. Not
   taken, some are: the relay stays awake and reads again (after POLL_WHILE_OPEN), as
@@ -34,16 +36,19 @@ from psycopg import AsyncConnection, sql
 
 from cdc.sql import query
 
-# Awake, after a read that found nothing while writers that skipped the ring are open: the
-# pause before reading again, and how long to keep that up before asking for the lock
-# (a writer open longer, idle in its transaction say, makes the others ring meanwhile).
 # The NOTIFY channel the capture trigger rings (migrations_sql/0005_doorbell_lock.sql writes
 # it as a literal; testkit/pg.py's Doorbell listens here, so the tests that count rings check
 # that the two agree).
 CHANNEL = "cdc"
 LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
+# Awake, after a read that found nothing while writers that skipped the ring are open: the
+# pause before reading again, and how long to keep that up before asking for the lock
+# (a writer open longer, idle in its transaction say, makes the others ring meanwhile).
 POLL_WHILE_OPEN = 0.001
 LINGER = 0.02
+# Awake, after a read that found changes: the next read begins this long after it began (at
+# once if handing them on took longer), a millisecond on average added to a change's way.
+READ_EVERY = 0.002
 
 
 class Doorbell:
@@ -66,6 +71,7 @@ class Doorbell:
         self._request: asyncio.Task[Any] | None = None  # falling asleep: the gate's lock request
         self._empty_since: float | None = None  # awake: when reads began to find nothing
         self._waking: asyncio.Task[Any] | None = None  # the gate letting go, beside the read
+        self._read_at = 0.0  # when the last wait returned: the last read began
 
     @classmethod
     async def open(
@@ -87,8 +93,8 @@ class Doorbell:
 
     async def wait(self, found: bool) -> None:
         """Called after a read that caught up (`found`: it found changes); returns when the
-        next read is due: at once, on a ring, when the gate is granted the lock, or after the poll
-        interval (a lost ring only delays)."""
+        next read is due: READ_EVERY after the last began, on a ring, when the gate is granted
+        the lock, or after the poll interval (a lost ring only delays)."""
         if self._waking is not None:  # done by now, as a rule; raises if the gate failed
             waking, self._waking = self._waking, None
             await waking
@@ -98,20 +104,21 @@ class Doorbell:
             await self._fall_asleep()
         elif found:
             self._empty_since = None
+            await self._pause(self._read_at + READ_EVERY - self._now())
             await self._drain()  # the next read serves the rings that came meanwhile
         else:
             await self._try_to_sleep()
+        self._read_at = self._now()
 
     async def _try_to_sleep(self) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         self._empty_since = self._empty_since or now
         cur = await self.gate.execute(query("doorbell_try_sleep"))
         if (await cur.fetchone()) == (True,):
             self._empty_since = None
             self.asleep = True  # the read that follows is the last before sleeping
         elif now - self._empty_since < LINGER:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), POLL_WHILE_OPEN)
+            await self._pause(POLL_WHILE_OPEN)
         else:
             self._empty_since = None
             await self._fall_asleep()
@@ -158,6 +165,15 @@ class Doorbell:
         async for _ in self.gate.notifies():  # the gate LISTENs to nothing: this waits on its socket
             pass
         raise ConnectionError("the doorbell's connection closed")
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
     async def _drain(self) -> None:
         async for _ in self.listening.notifies(timeout=0):

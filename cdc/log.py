@@ -74,6 +74,12 @@ async def current_cursor(conn: AsyncConnection[Any]) -> Cursor:
     return Cursor(since=row[0])
 
 
+async def plan_reads_once(conn: AsyncConnection[Any]) -> None:
+    """Make `conn` plan `read_changes` once, not for every read: the relay reads every few
+    milliseconds under steady writes, and planning each read cost more than running it."""
+    await conn.execute(query("plan_once"))
+
+
 async def read_batch(conn: AsyncConnection[Any], cursor: Cursor, limit: int = 5000) -> Batch:
     """Every change committed after `cursor`, at most `limit` of them, from one snapshot."""
     params = {"since": cursor.since, "until": cursor.until, "after_id": cursor.after_id, "limit": limit + 1}

@@ -31,7 +31,7 @@ from psycopg.types.json import set_json_loads
 from cdc import metrics, retention, ticks
 from cdc.backoff import Backoff
 from cdc.doorbell import LISTEN, Doorbell
-from cdc.log import Batch, read_batch
+from cdc.log import Batch, plan_reads_once, read_batch
 from cdc.routing import ChangesMessage, RelayedChange, StreamChange, routes
 from cdc.sql import query
 from cdc.wire import encode_change
@@ -118,6 +118,7 @@ class Relay:
 
     async def _session(self, conn: AsyncConnection[Any], backoff: Backoff) -> None:
         await conn.execute(LISTEN)
+        await plan_reads_once(conn)
         try:
             while not self._stopping.is_set():
                 if await self._try_lead(conn):

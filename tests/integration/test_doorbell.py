@@ -266,3 +266,21 @@ async def test_writers_that_skip_while_the_relay_lost_its_lock_are_read_by_the_n
         await skipper.commit()
         assert await member.titles(1) == ["written while the relay had no lock"]
     await gate_is(aconn, HELD)
+
+
+async def test_an_awake_relay_that_keeps_finding_changes_reads_each_writer_without_the_timer(
+    relay: Running, aconn: Conn, fresh_db: str
+) -> None:
+    _, hold, member = relay
+    (await asleep(hold, aconn)).set()
+    async with writer(fresh_db) as first, writer(fresh_db) as second, writer(fresh_db) as third:
+        go = await wake(hold, aconn, first, "first rang")
+        assert await member.titles(1) == ["first rang"]
+        for skipper, title in ((second, "second skipped"), (third, "third skipped")):
+            await skip(aconn, skipper, title)
+            await skipper.commit()
+            go.set()  # its read found a change: it paces (READ_EVERY), and reads again
+            go = await hold.reached()
+            assert await member.titles(1) == [title]
+        hold.release(go)
+    await gate_is(aconn, HELD)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cdc.log import Cursor, current_cursor, read_batch
 from cdc.sql import query
+from testkit.plans import rows_looked_at
 
 
 async def read_all(conn, cursor: Cursor, limit: int = 5000) -> tuple[list[str], Cursor]:
@@ -171,11 +172,3 @@ async def test_a_read_touches_the_new_changes_only_however_long_the_log(aconn):
 
     assert rows_looked_at(plan, "event") <= 10
     assert [c.row["title"] for c in (await read_batch(aconn, cursor)).changes] == ["new"]
-
-
-def rows_looked_at(node: dict, table: str) -> int:
-    """Rows that scans of `table` in a plan returned or filtered out, over all their loops."""
-    own = 0
-    if node.get("Relation Name") == table:
-        own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
-    return own + sum(rows_looked_at(child, table) for child in node.get("Plans", []))
