@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from consumers.edge import keep_server_send  # noqa: E402
 from consumers.routing import websocket_urlpatterns  # noqa: E402
 from core.connection_limits import ConnectionLimits  # noqa: E402
 from core.file_limit import warn_if_file_limit_low  # noqa: E402
@@ -20,6 +21,8 @@ warn_if_file_limit_low("web")
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": ConnectionLimits(OriginCheck(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+        "websocket": keep_server_send(
+            ConnectionLimits(OriginCheck(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))))
+        ),
     }
 )
