@@ -196,24 +196,24 @@ def e2e_section(doc: Result, command: str) -> list[str]:
 E2E_NOTES = """\
 How to read these: CPU columns are % of one core over the writing time (the machine column
 is every process, out of cores x 100). A step that does not count is marked in the summary's
-"then stopped by". When daphne is near 100% the figure is daphne's single core; when the
+"then stopped by". When the web process is near 100% the figure is its single core; when the
 machine column is near its maximum the processes are competing for the cores (on 2 cores
-Postgres, cdc_listen, the writer and the load generators share them with daphne); the load
-generators' own column shows whether they were the limit. `missed` changes after the drain
-count as infinitely late in the percentiles; `gaps` are consumers told by the channel layer
-that it dropped messages (their queue of 100 overflowed), which then repair from the log.
+Postgres, cdc_listen, the writer and the load generators share them with the web process);
+the clients' CPU per delivery beside the web's shows the load generator costs less than what
+it measures. `missed` changes after the drain count as infinitely late in the percentiles;
+`repairs` are connections that re-read changes from the log (more waited for them than
+`LIVE_SEND_BUDGET_BYTES`, or the channel layer dropped messages).
 
-What limits fan-out: each delivery costs daphne's single core roughly 0.1 to 0.3 ms (the
-channel layer's decode, Channels' dispatch, a JSON encoding and a websocket frame per
-connection, Twisted's write), and a batch reaches its connections one after another, so the
-last of 1,000 gets it a few hundred milliseconds after the first even when the core is not
-busy. A profile of this run found Channels 4.2+ closing stale Django database connections
-before every message through `sync_to_async` (a hop to daphne's one sync thread per
-delivery); `LiveConsumer.dispatch` skips that, as it holds no Django connection, which took
-1 change/s to 1,000 clients from a third of daphne's core to a tenth. What would lift it
-further: more daphne processes (one per core behind a load balancer; the channel layer
-already fans out once per process), and encoding each change once per process instead of
-once per connection.
+What a delivery costs: a web process joins each group once (consumers/hub.py), decodes each
+relayed batch once and queues it to each of its connections in that group; the connection's
+writer task filters it, checks it was not sent before, and writes the text the relay
+encoded, through the server's own `send` (consumers/edge.py `keep_server_send`). What is left
+per delivery is mostly the server's frame write: a profile of uvicorn at 1,000 clients put
+about 40% of the web's time in the socket write itself. uvicorn (wsproto on uvloop) costs
+about half of daphne's CPU per delivery at 1,000 connections, which is why it is the default
+(core/commands.py `WEB_SERVERS`; docs/operations.md, "Which web server"); at 1 and 100
+connections the two are close. For more than one core's worth, run a web process per core:
+the layer fans out once per process.
 """
 
 
@@ -262,7 +262,8 @@ def load_section(doc: Result, command: str) -> list[str]:
         "every connection got every change" if results["every_change_arrived"] else "changes went missing"
     )
     return [
-        f"## {results['clients']:,} connections on one daphne ({results['layer']} layer): {verdict}",
+        f"## {results['clients']:,} connections on one web process ({results['server']},"
+        f" {results['layer']} layer): {verdict}",
         provenance(results.get("command", command), doc["machine"]),
         load.table(results),
         LOAD_NOTES.rstrip(),
@@ -270,21 +271,21 @@ def load_section(doc: Result, command: str) -> list[str]:
 
 
 LOAD_NOTES = """\
-At 100 changes/s every connection subscribed to everything means 100,000 deliveries/s, well
-beyond what one daphne process sends (see the fan-out above): the clients fall behind during
-the write and catch up afterwards, so the latency here is mostly queueing. What this table
-checks is that nothing is lost on the way: when a connection's queue in the channel layer
-overflows, its consumer is told (`transport gaps`) and re-reads what it missed from the
-change log, and every connection must still end with every change, in order, once. Those
-repairs queue for daphne's pool of 10 database connections (up to 60 s each), so none has
-to give up and close the connection.
+At 100 changes/s every connection subscribed to everything means 100,000 deliveries/s, beyond
+what one web process sends (see the fan-out above): the clients fall behind during the write
+and catch up afterwards, so the latency here is mostly queueing. What this table checks is
+that nothing is lost on the way: when more waits for a connection than
+`LIVE_SEND_BUDGET_BYTES`, it is dropped and the connection re-reads it from the change log,
+and every connection must still end with every change, in order, once. Those repairs queue
+for the web process's pool of 10 database connections (up to 60 s each), so none has to give
+up and close the connection.
 """
 
 
 def edge_section(doc: Result, command: str) -> list[str]:
     results = doc["results"]
     return [
-        "## The delivery edge: what a hostile client makes daphne hold",
+        f"## The delivery edge: what a hostile client makes the web process ({results['server']}) hold",
         provenance(results.get("command", command), doc["machine"]),
         edge.table(results["scenarios"]),
         EDGE_NOTES.rstrip(),
@@ -292,13 +293,13 @@ def edge_section(doc: Result, command: str) -> list[str]:
 
 
 EDGE_NOTES = """\
-Growth is daphne's peak resident memory during the scenario (sampled every 20 ms) less what
-it held before, after a warm-up of 10 MB through one client (the allocator's first
+Growth is the web process's peak resident memory during the scenario (sampled every 20 ms)
+less what it held before, after a warm-up of 10 MB through one client (the allocator's first
 high-water mark is nobody's doing). A resume streams the missed changes from a server-side
 cursor, a page at a time as the client acknowledges them. A slow reader is one that stops
 acknowledging: the server stops sending to it at 4 MiB unacknowledged and closes it with
-4013 after 10 s; meanwhile its later batches wait in the channel layer's queue for that
-connection, bounded at 16 MiB (pglayer/local.py `CAPACITY_BYTES`). Two things were found
+4013 after 10 s; meanwhile what is relayed waits for its writer, at most
+`LIVE_SEND_BUDGET_BYTES`, past which it is dropped and re-read from the log. Two things were found
 with this benchmark: a group message of 500 changes of 100 KB is 50 MB held whole by every
 receiving process (the relay now sends about a MiB per message), and a cache of decoded
 group messages kept hundreds of them alive (now 4).
@@ -313,7 +314,7 @@ def edge_goal_rows(results: dict[str, Any]) -> list[list[object]]:
             met = s["web_growth_mb"] < goal and edge.delivered(s)
             rows.append(
                 [
-                    f"edge: {s['scenario']}: daphne growth (MB)",
+                    f"edge: {s['scenario']}: web growth (MB)",
                     s["web_growth_mb"],
                     f"< {goal:g} ({_met(met)})",
                 ]
@@ -332,7 +333,7 @@ drop from the last position they received. One fault every 10 seconds; after eac
 article and post are written and the recovery time is until every client has both. The
 verdict compares each client's record with the change log: every change after the client's
 first `subscribed` that its filters select, none missing, none twice, in the log's order.
-Recovery after a daphne restart is mostly daphne's own start (importing Django) and the
+Recovery after a web server restart is mostly its own start (importing Django) and the
 clients' reconnect backoff (capped at 2 s).
 """
 
