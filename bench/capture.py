@@ -172,7 +172,7 @@ def others_cpu(admin: psycopg.Connection) -> dict[int, float]:
     which they count themselves), by pid."""
     used = {0: time.process_time()}
     for (pid,) in admin.execute(SERVER_PROCESSES).fetchall():
-        with contextlib.suppress(FileNotFoundError):  # a connection that just ended
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a connection that just ended
             used[pid] = cpu_seconds(pid)
     return used
 
