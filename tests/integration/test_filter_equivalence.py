@@ -34,9 +34,12 @@ STREAM = Stream(
     },
 )
 # The text column has a linguistic collation, as a production database may: its orderings
-# differ from code point order, which the SQL filter must follow (COLLATE "C").
-TABLE = (
-    'CREATE TABLE mixed (id int PRIMARY KEY, txt text COLLATE "und-x-icu",'
+# differ from code point order, which the SQL filter must follow (COLLATE "C"). The first
+# of these the server has (an ICU build has the first; the embedded server, built without
+# ICU, has the OS's locales), else the database's own.
+LINGUISTIC = ["und-x-icu", "en_US.utf8", "en_US.UTF-8", "en_GB.utf8", "de_DE.utf8"]
+TABLE = sql.SQL(
+    "CREATE TABLE mixed (id int PRIMARY KEY, txt text {collate},"
     " i bigint, n numeric, f float8, b boolean, ts timestamptz)"
 )
 
@@ -90,7 +93,13 @@ def cases(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def conn(fresh_db: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         set_json_loads(orjson.loads, conn)  # as the relay reads the log (cdc/relay.py)
-        conn.execute(TABLE)
+        found = conn.execute(
+            "SELECT collname FROM pg_collation WHERE collname = ANY(%(names)s)"
+            " ORDER BY array_position(%(names)s, collname::text) LIMIT 1",
+            {"names": LINGUISTIC},
+        ).fetchone()
+        collate = sql.SQL("COLLATE {}").format(sql.Identifier(found[0])) if found else sql.SQL("")
+        conn.execute(TABLE.format(collate=collate))
         yield conn
 
 
