@@ -84,9 +84,11 @@ class Hub:
 
     async def leave(self, group: str, member: Member) -> None:
         async with self._lock:
-            members = self.members.get(group, set())
+            members = self.members.get(group)
+            if members is None or member not in members or self._channel is None:
+                return
             members.discard(member)
-            if members or self._channel is None:
+            if members:
                 return
             self.members.pop(group, None)
             await self.layer.group_discard(group, self._channel)
