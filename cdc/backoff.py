@@ -1,7 +1,10 @@
-"""Exponential backoff with jitter, after psycopg_pool's: start, double, ±10 %, cap."""
+"""Waiting between tries: exponential backoff with jitter, after psycopg_pool's (start,
+double, ±10 %, cap), and a pause that a stop cuts short."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from dataclasses import dataclass
 
@@ -23,3 +26,10 @@ class Backoff:
         delay = self._next * random.uniform(1 - self.jitter, 1 + self.jitter)
         self._next = min(self._next * 2, self.cap)
         return delay
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, but wake at once when `stopping` is set."""
+    if seconds > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)

@@ -156,6 +156,7 @@ class Stream:
 
 
 _streams: dict[str, Stream] = {}
+_by_table: dict[str, Stream] = {}  # the relay looks a stream up by table for every change
 
 
 def register(*streams: Stream) -> None:
@@ -166,11 +167,13 @@ def register(*streams: Stream) -> None:
                 raise ImproperlyConfigured(
                     f"stream {stream.name!r}: {other.name!r} already has its name or table"
                 )
-        _streams[stream.name] = stream
+        _streams[stream.name] = _by_table[stream.table] = stream
 
 
 def unregister(name: str) -> None:
-    _streams.pop(name, None)
+    stream = _streams.pop(name, None)
+    if stream is not None:
+        del _by_table[stream.table]
 
 
 def autodiscover() -> None:
@@ -192,4 +195,4 @@ def streams_message() -> dict[str, Any]:
 
 
 def for_table(table: str) -> Stream | None:
-    return next((s for s in _streams.values() if s.table == table), None)
+    return _by_table.get(table)

@@ -34,6 +34,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from cdc.backoff import pause
 from cdc.sql import query
 
 # The NOTIFY channel the capture trigger rings (migrations_sql/0005_doorbell_lock.sql writes
@@ -104,7 +105,7 @@ class Doorbell:
             await self._fall_asleep()
         elif found:
             self._empty_since = None
-            await self._pause(self._read_at + READ_EVERY - self._now())
+            await pause(self.stopping, self._read_at + READ_EVERY - self._now())
             await self._drain()  # the next read serves the rings that came meanwhile
         else:
             await self._try_to_sleep()
@@ -118,7 +119,7 @@ class Doorbell:
             self._empty_since = None
             self.asleep = True  # the read that follows is the last before sleeping
         elif now - self._empty_since < LINGER:
-            await self._pause(POLL_WHILE_OPEN)
+            await pause(self.stopping, POLL_WHILE_OPEN)
         else:
             self._empty_since = None
             await self._fall_asleep()
@@ -165,11 +166,6 @@ class Doorbell:
         async for _ in self.gate.notifies():  # the gate LISTENs to nothing: this waits on its socket
             pass
         raise ConnectionError("the doorbell's connection closed")
-
-    async def _pause(self, seconds: float) -> None:
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), seconds)
 
     @staticmethod
     def _now() -> float:

@@ -64,12 +64,6 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError
-    return value
-
-
 def _exactly(kind: type) -> Callable[[Any], Any]:
     """A row value's reader for a kind whose JSON value needs no conversion, only its type."""
 
@@ -134,7 +128,7 @@ NUMBER = Kind(
     OPERATORS,
 )
 BOOLEAN = Kind(
-    "boolean", "true or false", _boolean, _exactly(bool), "boolean", frozenset({"bool"}), ("eq", "neq")
+    "boolean", "true or false", _exactly(bool), _exactly(bool), "boolean", frozenset({"bool"}), ("eq", "neq")
 )
 TIMESTAMP = Kind(
     "timestamp",

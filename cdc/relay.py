@@ -9,7 +9,6 @@ A standby process runs the same code and waits for the lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -29,7 +28,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import set_json_loads
 
 from cdc import metrics, retention, ticks
-from cdc.backoff import Backoff
+from cdc.backoff import Backoff, pause
 from cdc.doorbell import LISTEN, Doorbell
 from cdc.log import Batch, plan_reads_once, read_batch
 from cdc.routing import ChangesMessage, RelayedChange, StreamChange, routes
@@ -114,7 +113,7 @@ class Relay:
         metrics.RECONNECTS.inc()
         delay = backoff.next_delay()
         log.warning("%s; reconnecting in %.1fs", why, delay)
-        await self._pause(delay)
+        await pause(self._stopping, delay)
 
     async def _session(self, conn: AsyncConnection[Any], backoff: Backoff) -> None:
         await conn.execute(LISTEN)
@@ -127,7 +126,7 @@ class Relay:
                 else:
                     backoff.reset()
                     await self._heartbeat(conn)
-                    await self._pause(self.poll_interval)
+                    await pause(self._stopping, self.poll_interval)
         finally:
             if self._doorbell is not None:
                 gate, self._doorbell = self._doorbell, None
@@ -270,11 +269,6 @@ class Relay:
         )
         self.stats.window.clear()
         self._last_summary = now
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once on stop()."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
 
 def _chunks(changes: list[RelayedChange]) -> Iterator[list[RelayedChange]]:

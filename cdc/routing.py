@@ -207,9 +207,7 @@ def view_for(change: StreamChange, viewer_id: int | None) -> StreamChange | None
     declared = declarations.get(change.stream)
     if declared is None or change.op == TRUNCATE:
         return change
-    mine = viewer_id is not None and viewer_id in (
-        declared.owner_of(i) for i in (change.old, change.row) if i
-    )
+    mine = viewer_id is not None and viewer_id in owners_of(change)
 
     def may_see(image: dict[str, Any]) -> bool:
         return declared.is_public(image) or (mine and declared.owner_of(image) == viewer_id)

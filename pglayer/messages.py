@@ -17,7 +17,7 @@ Message = dict[str, Any]  # Channels' own: a `type` and whatever else the sender
 GapReason = Literal["overflow", "expired", "reconnected"]
 SHARED_DECODES = 4  # group messages whose decoded form is kept for the other local receivers (they are
 # large: a cache of hundreds held a slow reader's worth of changes twice, bench/edge.py)
-GAP_TYPE = "transport.gap"  # handled by a consumer's `transport_gap`
+GAP_TYPE = "transport.gap"  # handled by a consumer's `transport_gap` (the web's: consumers/hub.py)
 
 
 class GapNotice(TypedDict):
