@@ -97,7 +97,7 @@ class Edge:
     ) -> None:
         self._receive = receive
         self._send = send
-        self._frame = server_send or send  # data frames: see `keep_server_send`
+        self._frame = server_send or send  # text frames: see `keep_server_send`
         self.flow = Flow(settings.LIVE_SEND_BUDGET_BYTES)
         self.rate = rate
         self.bucket = TokenBucket(rate, burst)
@@ -118,22 +118,22 @@ class Edge:
         """The consumer's ASGI send, counting text frames (LiveConsumer paces by the count)."""
         if self.closed:
             return  # the close is on its way; the consumer learns of it by its disconnect
+        send = self._send
         if message["type"] == "websocket.close":
             self.closed = True
         elif message["type"] == "websocket.send" and (text := message.get("text")) is not None:
             self.flow.sending(size(text))
-            await self._to_server(message, self._frame)
-            return
-        await self._to_server(message)
+            send = self._frame
+        await self._to_server(send, message)
 
     async def close(self, code: int, why: str) -> None:
         metrics.WS_CLOSED.labels(why).inc()
         self.closed = True
-        await self._to_server({"type": "websocket.close", "code": code})
+        await self._to_server(self._send, {"type": "websocket.close", "code": code})
 
-    async def _to_server(self, message: Message, send: Send | None = None) -> None:
+    async def _to_server(self, send: Send, message: Message) -> None:
         try:
-            await (send or self._send)(message)
+            await send(message)
         except OSError:  # the client has gone (uvicorn says so; daphne drops the frame)
             self.closed = True  # and the disconnect is on its way
 

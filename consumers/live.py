@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -154,8 +155,7 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         most LIVE_SEND_BUDGET_BYTES of batches; past that they are forgotten and re-read
         from the log instead (a client too slow for that is closed first: it is over budget)."""
         if self.waiting_bytes + batch.nbytes > settings.LIVE_SEND_BUDGET_BYTES:
-            self.waiting.clear()
-            self.waiting_bytes = 0
+            self._forget_waiting()
             self._lose("overflow")
         elif not self.gap:  # with a repair due, it covers this batch too
             self.waiting.append(batch)
@@ -188,14 +188,17 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
         while self.gap or self.waiting:
             if self.gap:
                 self.gap = False
-                self.waiting.clear()  # relayed before the repair's read: it covers them
-                self.waiting_bytes = 0
+                self._forget_waiting()  # relayed before the repair's read: it covers them
                 await self._repair()
                 continue
             batch = self.waiting.popleft()
             self.waiting_bytes -= batch.nbytes
             for offered in batch.changes:
                 await self._live(offered)
+
+    def _forget_waiting(self) -> None:
+        self.waiting.clear()
+        self.waiting_bytes = 0
 
     async def _live(self, offered: Offered) -> None:
         change = offered.change
@@ -208,15 +211,23 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
             await self._paced(offered.text, "change")
 
     async def _repair(self) -> None:
+        async def catch_up(conn: Connection, position: Position, snapshot: str) -> None:
+            for sub in self.subscriptions.values():
+                await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
+                sub.covered_through(position)
+
+        await self._reread("repair after a transport gap", catch_up)
+
+    async def _reread(self, what: str, work: Callable[[Connection, Position, str], Awaitable[None]]) -> None:
+        """`work` on a consistent read of the log as of now (connection, position, snapshot).
+        If the database fails it, the connection is closed with 4013: without the log there
+        is no exact repair, so the client reconnects and resumes."""
         try:
             async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
                 position, snapshot = await ticks.current_position(conn)
-                for sub in self.subscriptions.values():
-                    await self._catch_up(conn, sub, sub.resume_point(), position, snapshot)
-                    sub.covered_through(position)
+                await work(conn, position, snapshot)
         except psycopg.Error as exc:  # the pool's timeout too: psycopg_pool.PoolTimeout
-            # Without the log there is no exact repair: the client reconnects and resumes.
-            log.warning("repair after a transport gap failed: %s; closing the connection", exc)
+            log.warning("%s failed: %s; closing the connection", what, exc)
             await self.edge.close(CLOSE_TRY_AGAIN, "repair_failed")
 
     # Snapshots and replays stream from the database as the client takes them: a page is read
@@ -247,14 +258,12 @@ class LiveConsumer(SessionBound, AsyncJsonWebsocketConsumer):  # SessionBound: i
 
     async def _restart(self, sub: Subscription, reason: str) -> None:
         """A reset and a fresh snapshot as of now, in the middle of the live stream."""
-        try:
-            async with reads.consistent(reads.REPAIR_TIMEOUT) as conn:
-                position, snapshot = await ticks.current_position(conn)
-                await self._reset(conn, sub, reason, position, snapshot)
+
+        async def reset(conn: Connection, position: Position, snapshot: str) -> None:
+            await self._reset(conn, sub, reason, position, snapshot)
             sub.covered_through(position)
-        except psycopg.Error as exc:
-            log.warning("fresh snapshot after a %s failed: %s; closing the connection", reason, exc)
-            await self.edge.close(CLOSE_TRY_AGAIN, "repair_failed")
+
+        await self._reread(f"fresh snapshot after a {reason}", reset)
 
     async def _reset(
         self, conn: Connection, sub: Subscription, reason: str, position: Position, snapshot: str
