@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cdc.log import current_cursor, plan_reads_once, read_batch
+from cdc.log import Cursor, current_cursor, plan_reads_once, read_batch
 from cdc.sql import query
 from testkit.plans import rows_looked_at
 
@@ -39,13 +39,46 @@ async def test_the_plan_made_once_reads_only_the_new_changes_of_a_long_log(
 
     await plan_reads_once(aconn)
     await aconn.execute(PREPARE.format(positional(query("read_changes"))))
-    execute = sql.SQL("EXECUTE read_changes ({}::pg_snapshot, NULL, 0, 501)").format(cursor.since)
-    cur = await aconn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) {}").format(execute))
-    plan = (await cur.fetchone())[0][0]["Plan"]
-    cur = await aconn.execute(sql.SQL("EXPLAIN {}").format(execute))
-    generic = "\n".join(line for (line,) in await cur.fetchall())
+    plan = await explain_read(aconn, cursor)
 
-    assert "$1" in generic  # planned without the values: the plan every read of the relay runs
     assert rows_looked_at(plan, "event") <= 10
     titles = [c.row["title"] for c in (await read_batch(aconn, cursor)).changes]
     assert titles == ["open across the snapshot", "new"]
+
+
+async def test_the_plan_made_while_the_log_was_small_still_searches_it_once_it_is_long(
+    aconn: psycopg.AsyncConnection[Any], fresh_db: str
+) -> None:
+    # A new install, or a log that retention just emptied: the plan is made with the
+    # statistics of a few rows, and the relay keeps it while the log grows (no ANALYZE
+    # comes between: autovacuum is off for the log, as it may be late on a busy server).
+    await aconn.execute("ALTER TABLE cdc.event SET (autovacuum_enabled = off)")
+    await aconn.execute("INSERT INTO article (title) VALUES ('a first change')")
+    await aconn.execute("ANALYZE cdc.event")
+    await plan_reads_once(aconn)
+    await aconn.execute(PREPARE.format(positional(query("read_changes"))))
+    cursor = await current_cursor(aconn)
+    await explain_read(aconn, cursor)  # planned now, for good
+
+    await aconn.execute("INSERT INTO article (title) SELECT 'old ' || i FROM generate_series(1, 20000) AS i")
+    async with await psycopg.AsyncConnection.connect(fresh_db) as open_writer:
+        await open_writer.execute("INSERT INTO article (title) VALUES ('open across the snapshot')")
+        cursor = (await read_batch(aconn, cursor, limit=100_000)).next_cursor()
+        await open_writer.commit()
+    await aconn.execute("INSERT INTO article (title) VALUES ('new')")
+    plan = await explain_read(aconn, cursor)
+
+    assert rows_looked_at(plan, "event") <= 10
+    titles = [c.row["title"] for c in (await read_batch(aconn, cursor)).changes]
+    assert titles == ["open across the snapshot", "new"]
+
+
+async def explain_read(aconn: psycopg.AsyncConnection[Any], cursor: Cursor) -> dict[str, Any]:
+    """The plan of the prepared read from `cursor`, as it ran; checks that it is the plan
+    made without the values, the one every read of the relay runs."""
+    execute = sql.SQL("EXECUTE read_changes ({}::pg_snapshot, NULL, 0, 501)").format(cursor.since)
+    cur = await aconn.execute(sql.SQL("EXPLAIN {}").format(execute))
+    generic = "\n".join(line for (line,) in await cur.fetchall())
+    assert "$1" in generic
+    cur = await aconn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) {}").format(execute))
+    return (await cur.fetchone())[0][0]["Plan"]
