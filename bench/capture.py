@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import uvloop
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import set_json_loads
 
@@ -77,6 +78,7 @@ VARIANTS = {
     "statement_capture": "statement-level trigger: one INSERT ... SELECT from the transition table",
     "unindexed_log": "no_doorbell into a copy of cdc.event without its two indexes",
     "no_row_images": "change log without the row images (no to_jsonb), no doorbell",
+    "minimal_log": "a row trigger that inserts one constant into a one-column table without index",
     "empty_trigger": "a plpgsql row trigger that does nothing",
 }
 DESCRIPTIONS = {**TABLES, **VARIANTS}
@@ -86,7 +88,14 @@ LOGS = (
     "SELECT relname FROM pg_class"
     " WHERE relnamespace = 'cdc'::regnamespace AND relkind = 'r' AND relname LIKE 'event%'"
 )
-SERVER_PROCESSES = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL"
+SERVER_PROCESSES = (
+    "SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL"
+)
+# The relay's connections: its reading one (follow() names it) and the doorbell's gate.
+RELAY_CONNECTIONS = ("bench capture relay", "cdc_listen doorbell")
+RELAY = 0  # others_cpu()'s key for this process: the relay's thread (the main one sleeps)
+# Where capture's CPU goes: the parts every process involved belongs to.
+PARTS = ("writers", "relay", "postgres")
 INSERT = "INSERT INTO {} (title, body, url, source, category) VALUES (%s, %s, %s, %s, %s)"
 BULK_INSERT = (
     "INSERT INTO {} (title, body, url, source, category)"
@@ -115,6 +124,8 @@ class InsertRun:
     rate: float  # inserts/s, all writers together
     latencies: list[float]  # seconds, one per insert in the measured window
     cpu_per_insert: float  # seconds of CPU, every process involved, in the measured window
+    cpu_parts: dict[str, float]  # the same by part (PARTS): writers and their server processes,
+    # the relay (its thread and connections), Postgres's own processes (and the bench's admin)
 
 
 def write_rows(dsn: str, table: str, seconds: float, start: Any, out: Any) -> None:
@@ -152,28 +163,36 @@ def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, se
     others_from = others_cpu(admin)
     time.sleep(seconds)
     others = others_cpu(admin)
-    latencies, cpu = [], 0.0
+    latencies, parts = [], dict.fromkeys(PARTS, 0.0)
     for _ in procs:
         their_latencies, server, their_cpu = out.get(timeout=seconds + 60)
         latencies += their_latencies
-        cpu += their_cpu
+        parts["writers"] += their_cpu
         others.pop(server, None)
     for proc in procs:
         proc.join(timeout=10)
         if proc.exitcode != 0:
             raise RuntimeError(f"a writer into {table} failed (exit code {proc.exitcode})")
-    cpu += sum(used - others_from[pid] for pid, used in others.items() if pid in others_from)
-    return InsertRun(rate=len(latencies) / seconds, latencies=latencies, cpu_per_insert=cpu / len(latencies))
+    for pid, (used, part) in others.items():
+        if pid in others_from:
+            parts[part] += used - others_from[pid][0]
+    n = len(latencies)
+    return InsertRun(
+        rate=n / seconds,
+        latencies=latencies,
+        cpu_per_insert=sum(parts.values()) / n,
+        cpu_parts={part: used / n for part, used in parts.items()},
+    )
 
 
-def others_cpu(admin: psycopg.Connection) -> dict[int, float]:
-    """CPU time so far of this process (the relay's thread) and of the server's processes
-    for this database and for none (Postgres's own), writers' too (the caller drops those,
-    which they count themselves), by pid."""
-    used = {0: time.process_time()}
-    for (pid,) in admin.execute(SERVER_PROCESSES).fetchall():
+def others_cpu(admin: psycopg.Connection) -> dict[int, tuple[float, str]]:
+    """CPU time so far, and part, of this process (the relay's thread) and of the server's
+    processes for this database and for none (Postgres's own), writers' too (the caller
+    drops those, which they count themselves), by pid."""
+    used = {RELAY: (time.process_time(), "relay")}
+    for pid, application in admin.execute(SERVER_PROCESSES).fetchall():
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a connection that just ended
-            used[pid] = cpu_seconds(pid)
+            used[pid] = (cpu_seconds(pid), "relay" if application in RELAY_CONNECTIONS else "postgres")
     return used
 
 
@@ -200,8 +219,9 @@ def reset(admin: psycopg.Connection, table: str) -> None:
 
 @contextmanager
 def relaying(dsn: str) -> Iterator[None]:
-    """The relay's reading side, in a thread of its own, from now until the block ends."""
-    ready, loop = threading.Event(), asyncio.new_event_loop()
+    """The relay's reading side, in a thread of its own (on uvloop, as cdc_listen runs), from
+    now until the block ends."""
+    ready, loop = threading.Event(), uvloop.new_event_loop()
     stopping = asyncio.Event()
     thread = threading.Thread(
         target=loop.run_until_complete, args=(follow(dsn, ready, stopping),), name="relay", daemon=True
@@ -219,7 +239,9 @@ def relaying(dsn: str) -> Iterator[None]:
 
 async def follow(dsn: str, ready: threading.Event, stopping: asyncio.Event) -> None:
     """Read every change in commit order as Relay._lead does, without storing or handing on."""
-    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+    async with await AsyncConnection.connect(
+        dsn, autocommit=True, application_name=RELAY_CONNECTIONS[0]
+    ) as conn:
         set_json_loads(orjson.loads, conn)
         await conn.execute(LISTEN)
         await plan_reads_once(conn)
@@ -275,6 +297,9 @@ def summarise(
             "rounds": [round(run.rate) for run in done],
             "cpu_us_per_insert": round(1e6 * statistics.median(run.cpu_per_insert for run in done), 1),
             "cpu_cost_vs_plain": round(statistics.median(cpu_ratios), 3),
+            "cpu_us_per_insert_by_part": {
+                part: round(1e6 * statistics.median(run.cpu_parts[part] for run in done), 1) for part in PARTS
+            },
             "latency_ms_p50": round(1000 * percentile(latencies, 0.50), 3),
             "latency_ms_p99": round(1000 * percentile(latencies, 0.99), 3),
         }
@@ -349,6 +374,32 @@ def detail_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+PARTS_HEADERS = ["table", *(f"{w}w: CPU µs {part}" for w in WRITERS for part in PARTS)]
+
+
+def parts_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """Every table measured: the CPU per insert of each part, with what it adds to plain's."""
+    rows = []
+    plain = results["plain"]
+    for table, result in results.items():
+        row = [table]
+        for writers in WRITERS:
+            workload = f"writers_{writers}"
+            ours, base = (
+                result[workload].get("cpu_us_per_insert_by_part"),
+                plain[workload].get("cpu_us_per_insert_by_part"),
+            )
+            for part in PARTS:
+                if ours is None or base is None:  # older results
+                    row.append("")
+                elif table == "plain":
+                    row.append(f"{ours[part]:,}")
+                else:
+                    row.append(f"{ours[part]:,} ({ours[part] - base[part]:+,.0f})")
+        rows.append(row)
+    return rows
+
+
 def cpu_cost(one: dict[str, Any]) -> str:
     return f"{one['cpu_cost_vs_plain']:.2f}" if "cpu_cost_vs_plain" in one else ""  # older results
 
@@ -371,7 +422,9 @@ def report(machine: dict[str, Any], settings: dict[str, Any], results: dict[str,
         " CPU: of every process involved, per insert\n"
     )
     print(markdown_table(SUMMARY_HEADERS, summary_rows(results)))
-    print("\n" + markdown_table(DETAIL_HEADERS, detail_rows(results)) + "\n")
+    print("\n" + markdown_table(DETAIL_HEADERS, detail_rows(results)))
+    print("\nCPU per insert by part (beside it, what it adds to plain's):\n")
+    print(markdown_table(PARTS_HEADERS, parts_rows(results)) + "\n")
     for table in results:
         print(f"- {table}: {DESCRIPTIONS[table]}")
 

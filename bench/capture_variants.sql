@@ -41,6 +41,17 @@ BEGIN
 END
 $$;
 
+-- The least a trigger that writes a row per change can do: one constant into a table of one
+-- column, without index or default. What any change log written by a trigger costs at least.
+CREATE TABLE cdc.event_minimal (n int);
+CREATE FUNCTION cdc.capture_minimal() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cdc.event_minimal VALUES (1);
+    RETURN NULL;
+END
+$$;
+
 -- A row trigger that does nothing: what calling a plpgsql trigger costs.
 CREATE FUNCTION cdc.capture_nothing() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -119,6 +130,10 @@ CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_unindexed
 CREATE TABLE article_no_row_images (LIKE article_plain INCLUDING ALL);
 CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_no_row_images
     FOR EACH ROW EXECUTE FUNCTION cdc.capture_no_images();
+
+CREATE TABLE article_minimal_log (LIKE article_plain INCLUDING ALL);
+CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_minimal_log
+    FOR EACH ROW EXECUTE FUNCTION cdc.capture_minimal();
 
 CREATE TABLE article_empty_trigger (LIKE article_plain INCLUDING ALL);
 CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_empty_trigger

@@ -99,6 +99,9 @@ def capture_section(doc: Result, command: str) -> list[str]:
         "## Capture: what the trigger costs a writer",
         provenance(command, doc["machine"]),
         markdown_table(capture.SUMMARY_HEADERS, capture.summary_rows(measured)),
+        "CPU per insert by part: the writers and their server processes, the relay's reading"
+        " (its thread and connections), Postgres's own processes; beside it, what it adds to plain's:",
+        markdown_table(capture.PARTS_HEADERS, capture.parts_rows(measured)),
         image(fig, "capture", "inserts/s, plain and captured, 1 and 8 writers"),
     ]
 
@@ -109,6 +112,7 @@ def capture_variants_section(doc: Result, command: str) -> list[str]:
         "### Where the cost goes (`--variants`)",
         provenance(command, doc["machine"]),
         markdown_table(capture.DETAIL_HEADERS, capture.detail_rows(doc["results"]["measured"])),
+        markdown_table(capture.PARTS_HEADERS, capture.parts_rows(doc["results"]["measured"])),
         "\n".join(f"- {name}: {text}" for name, text in tables.items()),
     ]
 

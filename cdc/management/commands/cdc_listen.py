@@ -4,6 +4,7 @@ import asyncio
 import signal
 from typing import Any
 
+import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DEFAULT_DB_ALIAS
@@ -40,7 +41,10 @@ class Command(BaseCommand):
         warn_if_file_limit_low("cdc_listen")
         if metrics_port:
             metrics.serve(metrics_port)
-        asyncio.run(self.serve(Relay(conninfo(), poll_interval=poll_interval, batch_size=batch_size)))
+        # On uvloop, as the web runs: under steady writes the relay wakes hundreds of times a
+        # second, and each wake (a read, a pause, a look for rings) cost about twice the CPU
+        # on asyncio's own loop (docs/architecture.md, "What capture costs").
+        uvloop.run(self.serve(Relay(conninfo(), poll_interval=poll_interval, batch_size=batch_size)))
 
     @staticmethod
     async def serve(relay: Relay) -> None:
