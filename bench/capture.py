@@ -13,11 +13,12 @@ time every process involved spent per insert (the writers and their server proce
 relay, Postgres's own processes), as a multiple of plain's; other load on a shared machine
 moves it much less than the time, and at 8 writers on few cores the time follows it.
 
-    .venv/bin/python -m bench.capture [--seconds 3] [--rounds 5] [--database-url URL] [--variants]
+    .venv/bin/python -m bench.capture [--seconds 3] [--rounds 5] [--database-url URL]
+                                      [--variants [--tables T,...]]
 
 --variants also measures other ways to capture (bench/capture_variants.sql), to see where
-the cost goes. Results: a Markdown table on stdout, bench/results/capture.json (with
---variants: capture-variants.json).
+the cost goes; --tables keeps only some of them. Results: a Markdown table on stdout,
+bench/results/capture.json (with --variants: capture-variants.json).
 """
 
 from __future__ import annotations
@@ -437,9 +438,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs per table and writer count")
     parser.add_argument("--database-url", help="server to measure (default: DATABASE_URL, else embedded)")
     parser.add_argument("--variants", action="store_true", help="also measure " + ", ".join(VARIANTS))
+    parser.add_argument(
+        "--tables", help="with --variants: only these variants, comma-separated (beside plain and captured)"
+    )
     args = parser.parse_args()
 
     tables = [*TABLES, *(VARIANTS if args.variants else ())]
+    if args.tables:
+        wanted = set(args.tables.split(","))
+        if unknown := wanted - set(tables):
+            parser.error(f"no such table: {', '.join(sorted(unknown))}")
+        tables = [t for t in tables if t in TABLES or t in wanted]
     with scratch_database(server_url(args.database_url), "bench_capture") as dsn:
         machine = machine_facts(dsn)
         prepare(dsn, args.variants)
