@@ -137,9 +137,11 @@ def _keys(stream: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def stream_for(table: str) -> str:
-    """The stream a captured table feeds: its declaration's, else the table's bare name."""
+    """The stream a captured table feeds: its declaration's, else the table's own
+    schema-qualified name, which no declaration can take (a stream's name has no dot): an
+    undeclared `shop.articles` is not the `articles` stream, and goes nowhere."""
     declared = declarations.for_table(table)
-    return declared.name if declared is not None else table.rpartition(".")[2]
+    return declared.name if declared is not None else table
 
 
 def token(value: object, room: int) -> str:

@@ -160,7 +160,16 @@ def test_a_table_no_stream_declares_goes_nowhere():
     change = StreamChange(
         id=1, txid=1, tick=1, stream=stream_for("shop.order"), op="insert", row={}, old=None
     )
-    assert change.stream == "order"
+    assert change.stream == "shop.order"
+    assert routes(change) == []
+
+
+def test_a_table_no_stream_declares_is_not_the_stream_its_bare_name_is():
+    # public.article feeds `articles`; another schema's `articles` table feeds nothing, and
+    # least of all the articles stream's subscribers, under that stream's access rule.
+    row = {"id": 1, "category": "economy", "title": "another table's row"}
+    change = StreamChange.of(Change(1, 1, "shop.articles", "insert", row, None, datetime.now(UTC)), tick=1)
+    assert change.stream == "shop.articles"
     assert routes(change) == []
 
 
