@@ -50,7 +50,7 @@ from bench.common import (
     server_url,
     write_results,
 )
-from cdc.doorbell import LISTEN, Doorbell
+from cdc.doorbell import GATE_NAME, LISTEN, Doorbell
 from cdc.log import current_cursor, plan_reads_once, read_batch
 
 HERE = Path(__file__).resolve().parent
@@ -93,7 +93,7 @@ SERVER_PROCESSES = (
     "SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL"
 )
 # The relay's connections: its reading one (follow() names it) and the doorbell's gate.
-RELAY_CONNECTIONS = ("bench capture relay", "cdc_listen doorbell")
+RELAY_CONNECTIONS = ("bench capture relay", GATE_NAME)
 RELAY = 0  # others_cpu()'s key for this process: the relay's thread (the main one sleeps)
 # Where capture's CPU goes: the parts every process involved belongs to.
 PARTS = ("writers", "relay", "postgres")

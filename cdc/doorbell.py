@@ -42,6 +42,8 @@ from cdc.sql import query
 # that the two agree).
 CHANNEL = "cdc"
 LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
+# The gate's application_name: what pg_stat_activity and pg_locks show it as.
+GATE_NAME = "cdc_listen doorbell"
 # Awake, after a read that found nothing while writers that skipped the ring are open: the
 # pause before reading again, and how long to keep that up before asking for the lock
 # (a writer open longer, idle in its transaction say, makes the others ring meanwhile).
@@ -78,9 +80,7 @@ class Doorbell:
     async def open(
         cls, conninfo: str, listening: AsyncConnection[Any], poll_interval: float, stopping: asyncio.Event
     ) -> Doorbell:
-        gate = await AsyncConnection.connect(
-            conninfo, autocommit=True, application_name="cdc_listen doorbell"
-        )
+        gate = await AsyncConnection.connect(conninfo, autocommit=True, application_name=GATE_NAME)
         return cls(listening, gate, poll_interval, stopping)
 
     async def close(self) -> None:
