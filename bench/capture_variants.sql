@@ -60,8 +60,9 @@ BEGIN
 END
 $$;
 
--- The doorbell alone, without the change log.
-CREATE FUNCTION cdc.ring() RETURNS trigger
+-- The doorbell alone, without the change log (not the shipped cdc.ring() of migration 0008,
+-- which rings only while the relay sleeps: this one rings always).
+CREATE FUNCTION cdc.ring_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('cdc', '');
@@ -105,13 +106,13 @@ CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_no_doorbe
 
 CREATE TABLE article_doorbell_only (LIKE article_plain INCLUDING ALL);
 CREATE TRIGGER cdc_ring AFTER INSERT OR UPDATE OR DELETE ON article_doorbell_only
-    FOR EACH ROW EXECUTE FUNCTION cdc.ring();
+    FOR EACH ROW EXECUTE FUNCTION cdc.ring_trigger();
 
 CREATE TABLE article_statement_doorbell (LIKE article_plain INCLUDING ALL);
 CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_statement_doorbell
     FOR EACH ROW EXECUTE FUNCTION cdc.capture_no_doorbell();
 CREATE TRIGGER cdc_ring AFTER INSERT OR UPDATE OR DELETE ON article_statement_doorbell
-    FOR EACH STATEMENT EXECUTE FUNCTION cdc.ring();
+    FOR EACH STATEMENT EXECUTE FUNCTION cdc.ring_trigger();
 
 CREATE TABLE article_one_ringer (LIKE article_plain INCLUDING ALL);
 CREATE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON article_one_ringer

@@ -76,7 +76,9 @@ async def current_cursor(conn: AsyncConnection[Any]) -> Cursor:
 
 async def plan_reads_once(conn: AsyncConnection[Any]) -> None:
     """Make `conn` plan `read_changes` once, not for every read: the relay reads every few
-    milliseconds under steady writes, and planning each read cost more than running it."""
+    milliseconds under steady writes, and planning each read cost more than running it. The
+    connection then plans no sequential scan either: a plan kept for the connection's life,
+    made while the log was small, would otherwise scan the log on every read as it grows."""
     await conn.execute(query("plan_once"))
 
 

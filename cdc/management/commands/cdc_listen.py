@@ -42,8 +42,8 @@ class Command(BaseCommand):
         if metrics_port:
             metrics.serve(metrics_port)
         # On uvloop, as the web runs: under steady writes the relay wakes hundreds of times a
-        # second, and each wake (a read, a pause, a look for rings) cost about twice the CPU
-        # on asyncio's own loop (docs/architecture.md, "What capture costs").
+        # second, and each wake (a read, a pause, a look for rings) is a few event-loop turns
+        # and system calls, which uvloop makes cheaper (docs/architecture.md, "The doorbell").
         uvloop.run(self.serve(Relay(conninfo(), poll_interval=poll_interval, batch_size=batch_size)))
 
     @staticmethod
