@@ -27,15 +27,21 @@ def change(key: int, body: str = "") -> str:
     return json.dumps({"type": "change", "stream": "articles", "op": "insert", "id": key, "row": row})
 
 
+Script = Callable[[ServerConnection, threading.Event], None]
+
+
 @contextmanager
-def scripted_server(script: Callable[[ServerConnection], None]) -> Iterator[tuple[int, queue.Queue[Any]]]:
-    """A websockets server on a free port running `script` for each connection; the queue gets
-    every frame a client sent after the script ended, until it closed (or what the script raised)."""
+def scripted_server(script: Script) -> Iterator[tuple[int, queue.Queue[Any], threading.Event]]:
+    """A websockets server on a free port running `script` for each connection, with an event
+    the test sets once the generator knows which keys to expect (changes sent before it would
+    fall outside the window); the queue gets every frame a client sent after the script ended,
+    until it closed (or what the script raised)."""
     heard: queue.Queue[Any] = queue.Queue()
+    expecting = threading.Event()
 
     def handler(ws: ServerConnection) -> None:
         try:
-            script(ws)
+            script(ws, expecting)
             heard.put([json.loads(frame) for frame in ws])
         except Exception as error:  # shown by the test, not lost in the server's thread
             heard.put(error)
@@ -43,7 +49,7 @@ def scripted_server(script: Callable[[ServerConnection], None]) -> Iterator[tupl
     with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        yield server.socket.getsockname()[1], heard
+        yield server.socket.getsockname()[1], heard, expecting
         server.shutdown()
     thread.join(TIMEOUT)
 
@@ -52,14 +58,18 @@ def receive(ws: ServerConnection) -> dict[str, Any]:
     return dict(json.loads(ws.recv(TIMEOUT)))
 
 
-def subscribed(ws: ServerConnection) -> None:
+def subscribed(ws: ServerConnection, expecting: threading.Event) -> None:
+    """Answer the subscription, then wait until the generator has been told what to expect.
+    A ping answered after that is read after the command too: it was on the generator's
+    epoll first."""
     assert receive(ws) == {"type": "subscribe", "stream": "articles"}
     ws.send(json.dumps({"type": "subscribed", "stream": "articles", "position": "1:0"}))  # message 1
-
-
-def acks_until_refused(ws: ServerConnection) -> None:
-    subscribed(ws)
+    assert expecting.wait(TIMEOUT)
     assert ws.ping(b"are you there").wait(TIMEOUT)  # the client answers pings
+
+
+def acks_until_refused(ws: ServerConnection, expecting: threading.Event) -> None:
+    subscribed(ws, expecting)
     for key in range(1, ACK_EVERY):  # messages 2 .. 32
         ws.send(change(key))
     assert receive(ws) == {"type": "ack", "received": ACK_EVERY}
@@ -71,17 +81,18 @@ def acks_until_refused(ws: ServerConnection) -> None:
         ws.send(change(key))
 
 
-def harvested(port: int, keys: int) -> Harvest:
+def harvested(port: int, keys: int, expecting: threading.Event) -> Harvest:
     """What one generator connection received of keys 1 .. `keys`."""
     with clients(port, 1, 1) as pool:
         pool.expect(1, keys)
+        expecting.set()
         assert pool.wait_done(TIMEOUT)
         return pool.harvest()
 
 
 def test_it_acks_every_32_messages_or_256_kib_until_the_server_refuses_acks() -> None:
-    with scripted_server(acks_until_refused) as (port, heard):
-        harvest = harvested(port, 4 * ACK_EVERY)
+    with scripted_server(acks_until_refused) as (port, heard, expecting):
+        harvest = harvested(port, 4 * ACK_EVERY, expecting)
         after = heard.get(timeout=TIMEOUT)
     assert after == []  # nothing but its close after the refusal: no more acks
     assert list(harvest.keys) == list(range(1, 4 * ACK_EVERY + 1))
@@ -89,16 +100,16 @@ def test_it_acks_every_32_messages_or_256_kib_until_the_server_refuses_acks() ->
     assert (harvest.acks_refused, harvest.errors, harvest.disconnects, harvest.disorder) == (1, 0, 0, 0)
 
 
-def closes_with_try_again_later(ws: ServerConnection) -> None:
-    subscribed(ws)
+def closes_with_try_again_later(ws: ServerConnection, expecting: threading.Event) -> None:
+    subscribed(ws, expecting)
     ws.send(change(1))
     ws.send(json.dumps({"type": "error", "code": "rate_limited", "message": "slow down"}))
     ws.close(4013, "try again later")
 
 
 def test_errors_and_a_close_by_the_server_are_counted() -> None:
-    with scripted_server(closes_with_try_again_later) as (port, heard):
-        harvest = harvested(port, 2)  # key 2 never comes: the closed connection is not waited for
+    with scripted_server(closes_with_try_again_later) as (port, heard, expecting):
+        harvest = harvested(port, 2, expecting)  # key 2 never comes: the closed connection is not waited for
         ended = heard.get(timeout=TIMEOUT)
     assert isinstance(ended, ConnectionClosedError)  # not 1000: the server's iteration raises
     assert ended.rcvd is not None
