@@ -1,6 +1,8 @@
 """The relay plans `read_changes` once (cdc/log.py plan_reads_once): that one plan, made
 without the parameters' values, must still search the indexes for the changes a read
-returns, however long the log, and with transactions open across the snapshot."""
+returns, however long the log, and with transactions open across the snapshot. The
+connection it plans on turns sequential scans off, and must not thereby price any statement
+of the relay's into a JIT compile."""
 
 from __future__ import annotations
 
@@ -82,3 +84,51 @@ async def explain_read(aconn: psycopg.AsyncConnection[Any], cursor: Cursor) -> d
     assert "$1" in generic
     cur = await aconn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) {}").format(execute))
     return (await cur.fetchone())[0][0]["Plan"]
+
+
+# Every statement the relay runs on its reading connection, with parameters like its own.
+RELAY_STATEMENTS: dict[str, dict[str, Any]] = {
+    "current_snapshot": {},
+    "read_changes": {"since": "100:100:", "until": None, "after_id": 0, "limit": 5001},
+    "last_tick": {},
+    "tick_range": {},
+    "relayed_tick": {},
+    "insert_tick": {
+        "id": 1,
+        "since": "100:100:",
+        "snapshot": "101:101:",
+        "complete": True,
+        "event_ids": [1, 2],
+        "groups": ["cdc.articles"],
+        "group_event_ids": [2],
+    },
+    "mark_relayed": {"tick": 0},
+    "tick_changes": {"tick": 0, "event_id": 0, "max_tick": 1, "tables": None, "limit": 2**31},
+    "try_lead": {"key": 1},
+    "heartbeat": {"name": "h:1", "role": "leader", "last_read_at": None, "last_tick": 0, "relayed_total": 0},
+    "forget_listener": {"name": "h:1"},
+    "forget_dead_listeners": {"seconds": 60},
+    "prune_ticks": {"retention": 3600, "limit": 1000},
+    "prune_events": {"limit": 1000},
+}
+
+
+async def test_a_server_that_can_compile_queries_compiles_none_of_the_relays(
+    aconn: psycopg.AsyncConnection[Any],
+) -> None:
+    # With sequential scans off, the one plan a one-row table has is priced above every
+    # threshold, JIT compilation's too: on a server built with JIT (most packaged ones, not
+    # the embedded one) each mark_relayed then spent 30 ms compiling, and the relay, which
+    # marks every tick, fell behind at 30 ticks a second. The project's connections turn JIT
+    # off (core/database.py), but a DATABASE_URL's options may turn it back on, as here.
+    await aconn.execute("SET jit = on")
+    await plan_reads_once(aconn)
+    cur = await aconn.execute("SELECT current_setting('jit')::bool, current_setting('jit_above_cost')::real")
+    jit, above = await cur.fetchone() or (True, 0.0)
+    compiled = {}
+    for name, params in RELAY_STATEMENTS.items():
+        cur = await aconn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + sql.SQL(query(name)), params)
+        cost = (await cur.fetchone() or [[{}]])[0][0]["Plan"]["Total Cost"]
+        if jit and above >= 0 and cost > above:  # what a server that can compile would compile
+            compiled[name] = cost
+    assert compiled == {}
