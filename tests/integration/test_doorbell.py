@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from channels.layers import InMemoryChannelLayer
 
+from cdc import doorbell
 from cdc.relay import Relay
 
 Conn = psycopg.AsyncConnection[Any]
@@ -84,7 +85,10 @@ Running = tuple[Relay, Hold, Member]
 
 
 @pytest.fixture
-async def relay(fresh_db: str) -> AsyncIterator[Running]:
+async def relay(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+    # Every ring wakes the relay (none comes an hour after the relay's last read): the protocol
+    # of a relay that writers keep busy. A test of rings that come apart sets it to 0.
+    monkeypatch.setattr(doorbell, "SPARSE_RINGS", HOUR)
     layer = InMemoryChannelLayer()
     channel = await layer.new_channel()
     await layer.group_add("cdc.articles", channel)
@@ -283,4 +287,26 @@ async def test_an_awake_relay_that_keeps_finding_changes_reads_each_writer_witho
             go = await hold.reached()
             assert await member.titles(1) == [title]
         hold.release(go)
+    await gate_is(aconn, HELD)
+
+
+async def test_a_relay_that_rings_come_to_apart_reads_each_and_keeps_the_writers_ringing(
+    relay: Running, aconn: Conn, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, hold, member = relay
+    monkeypatch.setattr(doorbell, "SPARSE_RINGS", 0.0)  # every ring comes late enough
+    (await asleep(hold, aconn)).set()
+    async with writer(fresh_db) as first, writer(fresh_db) as second:
+        await insert(first, "first rang")
+        assert await doorbell_locks(aconn, first.info.backend_pid) == FREE
+        await first.commit()
+        go = await hold.reached()  # the relay read on the ring, and did not let go
+        await gate_is(aconn, HELD)
+        assert await member.titles(1) == ["first rang"]
+
+        await insert(second, "second rang too")  # so the lock did not let it skip
+        assert await doorbell_locks(aconn, second.info.backend_pid) == FREE
+        await second.commit()
+        hold.release(go)  # back to sleep: woken by the second ring, not by the timer
+        assert await member.titles(1) == ["second rang too"]
     await gate_is(aconn, HELD)
