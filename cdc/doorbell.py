@@ -8,10 +8,11 @@ lock on `cdc.doorbell_key()`) on a second connection of its own, the gate:
 
 - asleep: the gate holds the lock; the trigger (migrations_sql/0005) cannot take it shared
   and rings. A ring, or the poll timer, wakes the relay: it reads. While rings come apart
-  (SPARSE_RINGS after the last read began, or later) the gate keeps the lock, and the relay
-  reads on each ring and sleeps again: at such a pace no two rings contend, and one read
-  per change is all the relay spends. A ring sooner than that means writers come fast: the
-  gate lets go, and the relay is awake.
+  (the relay lay waiting SPARSE_RINGS or longer before one came) the gate keeps the lock,
+  and the relay reads on each ring and sleeps again: at such a pace no two rings contend,
+  and one read per change is all the relay spends. A ring sooner than that, or one that
+  came while the relay was busy, means writers come fast: the gate lets go, and the relay
+  is awake.
 - awake: the trigger takes the lock shared, to the end of its transaction, and does not
   ring. The relay reads again as long as reads find changes, READ_EVERY after the last read
   began: back to back, a read took a change or two, and the relay's reading cost the server
@@ -56,10 +57,11 @@ LINGER = 0.02
 # Awake, after a read that found changes: the next read begins this long after it began (at
 # once if handing them on took longer), a millisecond on average added to a change's way.
 READ_EVERY = 0.002
-# Asleep, a ring at least this long after the last read began does not wake the relay: rings
-# that far apart (200 a second at most) do not queue behind each other's commit, and reading
-# on each costs the relay less than waking, reading until a read finds nothing, and falling
-# asleep again (docs/architecture.md, "The doorbell").
+# Asleep, a ring that comes after the relay has waited this long does not wake it: rings that
+# far apart do not queue behind each other's commit, and reading on each costs the relay less
+# than waking, reading until a read finds nothing, and falling asleep again. Measured from the
+# start of the wait, not of the last read, so that rings which come faster than the relay
+# hands changes on always wake it (docs/architecture.md, "The doorbell").
 SPARSE_RINGS = 0.005
 
 
@@ -143,12 +145,13 @@ class Doorbell:
         await self._drain()
 
     async def _sleep(self) -> None:
+        began = self._now()
         gate_lost = asyncio.create_task(self._gate_lost())
         try:
             await self._first(gate_lost)
         finally:
             await _cancelled(gate_lost)
-        if self._now() - self._read_at < SPARSE_RINGS:
+        if self._now() - began < SPARSE_RINGS:
             # Letting go need not come before the read (writers ring meanwhile, which is only
             # wasted), so it runs beside it, off the path from a commit to its reader.
             self._waking = asyncio.create_task(self.gate.execute(query("doorbell_wake")))

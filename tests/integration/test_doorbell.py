@@ -310,3 +310,27 @@ async def test_a_relay_that_rings_come_to_apart_reads_each_and_keeps_the_writers
         hold.release(go)  # back to sleep: woken by the second ring, not by the timer
         assert await member.titles(1) == ["second rang too"]
     await gate_is(aconn, HELD)
+
+
+async def test_a_ring_that_came_while_the_relay_was_busy_wakes_it_however_long_ago_it_read(
+    relay: Running, aconn: Conn, fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rings that come faster than the relay hands changes on: were they judged by the time
+    # since the last read began, a slow hand-on would keep the relay asleep and every writer
+    # ringing, which makes commits, and so hand-ons, slower still.
+    _, hold, member = relay
+    monkeypatch.setattr(doorbell, "SPARSE_RINGS", 0.0)  # the first ring comes late enough
+    (await asleep(hold, aconn)).set()
+    async with writer(fresh_db) as first, writer(fresh_db) as second:
+        await insert(first, "first rang")
+        await first.commit()
+        go = await hold.reached()  # read on that ring, still asleep; now busy handing it on
+        await gate_is(aconn, HELD)
+        monkeypatch.setattr(doorbell, "SPARSE_RINGS", 0.5)  # far above a loaded loop's stall
+        await insert(second, "second rang while the relay was busy")
+        assert await doorbell_locks(aconn, second.info.backend_pid) == FREE
+        await second.commit()
+        await asyncio.sleep(2 * doorbell.SPARSE_RINGS)  # busy for longer than SPARSE_RINGS
+        hold.release(go)
+        await gate_is(aconn, FREE)  # the ring was waiting: writers come fast, it woke
+        assert await member.titles(2) == ["first rang", "second rang while the relay was busy"]
