@@ -78,7 +78,8 @@ async def plan_reads_once(conn: AsyncConnection[Any]) -> None:
     """Make `conn` plan `read_changes` once, not for every read: the relay reads every few
     milliseconds under steady writes, and planning each read cost more than running it. The
     connection then plans no sequential scan either: a plan kept for the connection's life,
-    made while the log was small, would otherwise scan the log on every read as it grows."""
+    made while the log was small, would otherwise scan the log on every read as it grows.
+    Nor does it JIT-compile: a scan it cannot avoid is then priced past every threshold."""
     await conn.execute(query("plan_once"))
 
 
