@@ -331,6 +331,8 @@ async def test_a_ring_that_came_while_the_relay_was_busy_wakes_it_however_long_a
         assert await doorbell_locks(aconn, second.info.backend_pid) == FREE
         await second.commit()
         await asyncio.sleep(2 * doorbell.SPARSE_RINGS)  # busy for longer than SPARSE_RINGS
-        hold.release(go)
+        go.set()
+        go = await hold.reached()  # held after the read on the second ring, as it left it
         await gate_is(aconn, FREE)  # the ring was waiting: writers come fast, it woke
+        hold.release(go)
         assert await member.titles(2) == ["first rang", "second rang while the relay was busy"]
