@@ -86,8 +86,8 @@ Running = tuple[Relay, Hold, Member]
 
 @pytest.fixture
 async def relay(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
-    # Every ring wakes the relay (none comes an hour after the relay's last read): the protocol
-    # of a relay that writers keep busy. A test of rings that come apart sets it to 0.
+    # Every ring wakes the relay (none comes after it has waited an hour): the protocol of a
+    # relay that writers keep busy. A test of rings that come apart sets it to 0.
     monkeypatch.setattr(doorbell, "SPARSE_RINGS", HOUR)
     layer = InMemoryChannelLayer()
     channel = await layer.new_channel()
