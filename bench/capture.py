@@ -14,10 +14,14 @@ relay, Postgres's own processes), as a multiple of plain's; other load on a shar
 moves it much less than the time, and at 8 writers on few cores the time follows it.
 
     .venv/bin/python -m bench.capture [--seconds 3] [--rounds 5] [--database-url URL]
-                                      [--variants [--tables T,...]]
+                                      [--variants [--tables T,...]] [--waits]
 
 --variants also measures other ways to capture (bench/capture_variants.sql), to see where
-the cost goes; --tables keeps only some of them. Results: a Markdown table on stdout,
+the cost goes; --tables keeps only some of them. Every run also reports the WAL that
+Postgres wrote per insert, which every commit waits to flush. --waits samples, every 5 ms
+from a process of its own, what the writers' server processes are doing: waiting for their
+client's next statement, running, waiting on the WAL (its write lock, its write, its
+flush), or waiting on anything else. Results: a Markdown table on stdout,
 bench/results/capture.json (with --variants: capture-variants.json).
 """
 
@@ -60,6 +64,7 @@ POLL_INTERVAL = 1.0  # settings.CDC_POLL_INTERVAL's default
 
 # The issues' goals: what capture may cost, as a multiple of the plain insert's time.
 GOALS = {1: 1.3, 8: 1.3}
+DEFAULTS = {"seconds": 3.0, "rounds": 5}  # of each insert run, and of runs per table and writer count
 WRITERS = (1, 8)
 BULK_ROWS = 10_000
 BULK_RUNS = 5
@@ -73,6 +78,8 @@ TABLES = {
 VARIANTS = {
     "ring_always": "the trigger before migration 0005: change log + doorbell rung by every writer",
     "no_doorbell": "shipped trigger without its doorbell (change log only)",
+    "flag_doorbell": "shipped trigger that reads a flag without a lock where it takes the doorbell lock"
+    " (a lock-free doorbell's writer; the flag says awake, so the relay reads by the timer)",
     "doorbell_only": "row trigger that only calls pg_notify (no change log)",
     "statement_doorbell": "no_doorbell + a statement-level pg_notify",
     "one_ringer": "statement_doorbell, rung only if pg_try_advisory_xact_lock() succeeds",
@@ -90,8 +97,18 @@ LOGS = (
     " WHERE relnamespace = 'cdc'::regnamespace AND relkind = 'r' AND relname LIKE 'event%'"
 )
 SERVER_PROCESSES = (
-    "SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL"
+    "SELECT pid, application_name FROM pg_stat_activity"
+    " WHERE (datname = current_database() OR datname IS NULL) AND application_name <> %s"
 )
+WAL_INSERTED = "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"  # bytes of WAL so far
+# --waits: the writers' server processes, sampled by a connection that no part counts.
+WRITER_NAME, SAMPLER_NAME = "bench capture writer", "bench capture sampler"
+WRITERS_NOW = (
+    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
+    " WHERE application_name = %s AND datname = current_database()"
+)
+SAMPLE_EVERY = 0.005
+WAIT_STATES = ("client", "running", "wal", "other")
 # The relay's connections: its reading one (follow() names it) and the doorbell's gate.
 RELAY_CONNECTIONS = ("bench capture relay", GATE_NAME)
 RELAY = 0  # others_cpu()'s key for this process: the relay's thread (the main one sleeps)
@@ -127,6 +144,8 @@ class InsertRun:
     cpu_per_insert: float  # seconds of CPU, every process involved, in the measured window
     cpu_parts: dict[str, float]  # the same by part (PARTS): writers and their server processes,
     # the relay (its thread and connections), Postgres's own processes (and the bench's admin)
+    wal_per_insert: float  # bytes of WAL written in the measured window, per insert
+    waits: dict[str, float] | None  # --waits: writers' server processes in each WAIT_STATES, on average
 
 
 def write_rows(dsn: str, table: str, seconds: float, start: Any, out: Any) -> None:
@@ -134,7 +153,7 @@ def write_rows(dsn: str, table: str, seconds: float, start: Any, out: Any) -> No
     latencies, its server process's id, and the CPU time both spent in the measured window."""
     insert = sql.SQL(INSERT).format(sql.Identifier(table))
     latencies = []
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True, application_name=WRITER_NAME) as conn:
         server = conn.info.backend_pid
         conn.execute(insert, article_row(0), prepare=True)  # connected and prepared before the clock
         start.wait()
@@ -152,20 +171,28 @@ def write_rows(dsn: str, table: str, seconds: float, start: Any, out: Any) -> No
         out.put((latencies, server, cpu))
 
 
-def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, seconds: float) -> InsertRun:
+def insert_run(
+    admin: psycopg.Connection, dsn: str, table: str, writers: int, seconds: float, waits: bool = False
+) -> InsertRun:
     reset(admin, table)
     spawn = mp.get_context("spawn")  # a clean process: nothing inherited from this one's connections
     start, out = spawn.Barrier(writers + 1), spawn.Queue()
     procs = [spawn.Process(target=write_rows, args=(dsn, table, seconds, start, out)) for _ in range(writers)]
+    sampling, sampled = spawn.Event(), spawn.Queue()
+    if waits:  # started, and connected, before the clock
+        procs.append(spawn.Process(target=sample_waits, args=(dsn, sampling, sampled)))
     for proc in procs:
         proc.start()
     start.wait(timeout=60)
     time.sleep(WARMUP_SECONDS)  # the writers' clocks: the measured window begins
-    others_from = others_cpu(admin)
+    others_from, wal_from = others_cpu(admin), wal_inserted(admin)
+    sampling.set()
     time.sleep(seconds)
-    others = others_cpu(admin)
+    others, wal = others_cpu(admin), wal_inserted(admin)
+    sampling.clear()
+    waited = sampled.get(timeout=60) if waits else None
     latencies, parts = [], dict.fromkeys(PARTS, 0.0)
-    for _ in procs:
+    for _ in range(writers):
         their_latencies, server, their_cpu = out.get(timeout=seconds + 60)
         latencies += their_latencies
         parts["writers"] += their_cpu
@@ -183,7 +210,37 @@ def insert_run(admin: psycopg.Connection, dsn: str, table: str, writers: int, se
         latencies=latencies,
         cpu_per_insert=sum(parts.values()) / n,
         cpu_parts={part: used / n for part, used in parts.items()},
+        wal_per_insert=(wal - wal_from) / n,
+        waits=waited,
     )
+
+
+def wal_inserted(admin: psycopg.Connection) -> int:
+    (inserted,) = admin.execute(WAL_INSERTED).fetchone() or (0,)
+    return int(inserted)
+
+
+def sample_waits(dsn: str, sampling: Any, out: Any) -> None:
+    """A process of its own (--waits): while `sampling` is set, every SAMPLE_EVERY, counts the
+    writers' server processes in each WAIT_STATES; sends the average count of each."""
+    counts, samples = dict.fromkeys(WAIT_STATES, 0), 0
+    with psycopg.connect(dsn, autocommit=True, application_name=SAMPLER_NAME) as conn:
+        sampling.wait(timeout=60)
+        while sampling.is_set():
+            for state, wait_type, wait_event in conn.execute(WRITERS_NOW, (WRITER_NAME,)).fetchall():
+                counts[wait_state(state, wait_type, wait_event)] += 1
+            samples += 1
+            time.sleep(SAMPLE_EVERY)
+    out.put({state: count / max(samples, 1) for state, count in counts.items()})
+
+
+def wait_state(state: str, wait_type: str | None, wait_event: str | None) -> str:
+    """What a writer's server process is doing, as one of WAIT_STATES."""
+    if state != "active" or wait_type == "Client":  # idle, or reading the rest of a statement
+        return "client"
+    if wait_type is None:
+        return "running"  # on a core, or waiting for one
+    return "wal" if (wait_event or "").startswith("WAL") else "other"  # WALWrite, WALSync, WALInsert
 
 
 def others_cpu(admin: psycopg.Connection) -> dict[int, tuple[float, str]]:
@@ -191,7 +248,7 @@ def others_cpu(admin: psycopg.Connection) -> dict[int, tuple[float, str]]:
     processes for this database and for none (Postgres's own), writers' too (the caller
     drops those, which they count themselves), by pid."""
     used = {RELAY: (time.process_time(), "relay")}
-    for pid, application in admin.execute(SERVER_PROCESSES).fetchall():
+    for pid, application in admin.execute(SERVER_PROCESSES, (SAMPLER_NAME,)).fetchall():
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a connection that just ended
             used[pid] = (cpu_seconds(pid), "relay" if application in RELAY_CONNECTIONS else "postgres")
     return used
@@ -259,7 +316,9 @@ async def follow(dsn: str, ready: threading.Event, stopping: asyncio.Event) -> N
             await doorbell.close()
 
 
-def measure(dsn: str, tables: list[str], seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
+def measure(
+    dsn: str, tables: list[str], seconds: float, rounds: int, waits: bool = False
+) -> dict[str, dict[str, Any]]:
     """Every table under every workload. Within a round the tables' runs follow each other,
     so each is compared with the plain run next to it: load that comes and goes on a shared
     machine then moves both sides of a ratio together."""
@@ -269,7 +328,7 @@ def measure(dsn: str, tables: list[str], seconds: float, rounds: int) -> dict[st
         for round_no in range(1, rounds + 1):
             for writers in WRITERS:
                 for table in tables:
-                    run = insert_run(admin, dsn, f"article_{table}", writers, seconds)
+                    run = insert_run(admin, dsn, f"article_{table}", writers, seconds, waits)
                     runs[table][writers].append(run)
                     print(f"round {round_no}, {writers} writer(s), {table}: {run.rate:,.0f}/s", flush=True)
         for _ in range(BULK_RUNS):
@@ -303,7 +362,13 @@ def summarise(
             },
             "latency_ms_p50": round(1000 * percentile(latencies, 0.50), 3),
             "latency_ms_p99": round(1000 * percentile(latencies, 0.99), 3),
+            "wal_bytes_per_insert": round(statistics.median(run.wal_per_insert for run in done)),
         }
+        if all(run.waits is not None for run in done):
+            result[f"writers_{writers}"]["writer_processes_by_state"] = {
+                state: round(statistics.median(run.waits[state] for run in done if run.waits), 2)
+                for state in WAIT_STATES
+            }
     result[f"bulk_{BULK_ROWS}"] = {
         "milliseconds": round(1000 * statistics.median(bulk), 1),
         "cost_vs_plain": round(statistics.median(s / p for s, p in zip(bulk, plain_bulk, strict=True)), 3),
@@ -401,6 +466,28 @@ def parts_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+WAL_HEADERS = [
+    "table",
+    *(f"{w}w: WAL B/insert" for w in WRITERS),
+    *(f"8w: {state}" for state in WAIT_STATES),
+]
+
+
+def wal_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """Every table measured: the WAL per insert, and (--waits) what the 8 writers' server
+    processes were doing, on average how many of them in each state."""
+    rows = []
+    for table, result in results.items():
+        wal = [result[f"writers_{w}"].get("wal_bytes_per_insert") for w in WRITERS]
+        states = result["writers_8"].get("writer_processes_by_state", {})
+        rows.append(
+            [table]
+            + [f"{b:,}" if b is not None else "" for b in wal]  # older results have neither
+            + [f"{states[state]:.2f}" if state in states else "" for state in WAIT_STATES]
+        )
+    return rows
+
+
 def cpu_cost(one: dict[str, Any]) -> str:
     return f"{one['cpu_cost_vs_plain']:.2f}" if "cpu_cost_vs_plain" in one else ""  # older results
 
@@ -426,6 +513,11 @@ def report(machine: dict[str, Any], settings: dict[str, Any], results: dict[str,
     print("\n" + markdown_table(DETAIL_HEADERS, detail_rows(results)))
     print("\nCPU per insert by part (beside it, what it adds to plain's):\n")
     print(markdown_table(PARTS_HEADERS, parts_rows(results)) + "\n")
+    print(
+        "WAL written per insert; with --waits, the 8 writers' server processes by what they were"
+        " doing (on average how many: waiting for their client, running, waiting on the WAL, other):\n"
+    )
+    print(markdown_table(WAL_HEADERS, wal_rows(results)) + "\n")
     for table in results:
         print(f"- {table}: {DESCRIPTIONS[table]}")
 
@@ -434,13 +526,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=3.0, help="measured time of each insert run")
-    parser.add_argument("--rounds", type=int, default=5, help="runs per table and writer count")
+    parser.add_argument(
+        "--seconds", type=float, default=DEFAULTS["seconds"], help="measured time of each insert run"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=DEFAULTS["rounds"], help="runs per table and writer count"
+    )
     parser.add_argument("--database-url", help="server to measure (default: DATABASE_URL, else embedded)")
     parser.add_argument("--variants", action="store_true", help="also measure " + ", ".join(VARIANTS))
     parser.add_argument(
         "--tables", help="with --variants: only these variants, comma-separated (beside plain and captured)"
     )
+    parser.add_argument("--waits", action="store_true", help="sample what the writers' server processes do")
     args = parser.parse_args()
 
     tables = [*TABLES, *(VARIANTS if args.variants else ())]
@@ -452,10 +549,11 @@ def main() -> None:
     with scratch_database(server_url(args.database_url), "bench_capture") as dsn:
         machine = machine_facts(dsn)
         prepare(dsn, args.variants)
-        results = measure(dsn, tables, args.seconds, args.rounds)
+        results = measure(dsn, tables, args.seconds, args.rounds, args.waits)
     settings = {
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "waits": args.waits,
         "warmup_seconds": WARMUP_SECONDS,
         "bulk_rows": BULK_ROWS,
         "bulk_runs": BULK_RUNS,

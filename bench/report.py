@@ -107,14 +107,30 @@ def capture_section(doc: Result, command: str) -> list[str]:
 
 
 def capture_variants_section(doc: Result, command: str) -> list[str]:
-    tables = doc["results"]["settings"]["tables"]
+    settings, measured = doc["results"]["settings"], doc["results"]["measured"]
     return [
         "### Where the cost goes (`--variants`)",
-        provenance(command, doc["machine"]),
-        markdown_table(capture.DETAIL_HEADERS, capture.detail_rows(doc["results"]["measured"])),
-        markdown_table(capture.PARTS_HEADERS, capture.parts_rows(doc["results"]["measured"])),
-        "\n".join(f"- {name}: {text}" for name, text in tables.items()),
+        provenance(capture_variants_command(command, settings), doc["machine"]),
+        markdown_table(capture.DETAIL_HEADERS, capture.detail_rows(measured)),
+        markdown_table(capture.PARTS_HEADERS, capture.parts_rows(measured)),
+        "WAL written per insert; with `--waits`, the 8 writers' server processes by what they were"
+        " doing (on average how many: waiting for their client, running, waiting on the WAL, other):",
+        markdown_table(capture.WAL_HEADERS, capture.wal_rows(measured)),
+        "\n".join(f"- {name}: {text}" for name, text in settings["tables"].items()),
     ]
+
+
+def capture_variants_command(command: str, settings: dict[str, Any]) -> str:
+    """`command` with the options this run was given (the results record them)."""
+    variants = [t for t in settings["tables"] if t in capture.VARIANTS]
+    options = [f"--tables {','.join(variants)}"] if set(variants) != set(capture.VARIANTS) else []
+    options += [
+        f"--{name} {value:g}"
+        for name, value in settings.items()
+        if capture.DEFAULTS.get(name, value) != value
+    ]
+    options += ["--waits"] if settings.get("waits") else []
+    return " ".join([command, *options])
 
 
 # Channel layers.
