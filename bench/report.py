@@ -102,6 +102,7 @@ def capture_section(doc: Result, command: str) -> list[str]:
         "CPU per insert by part: the writers and their server processes, the relay's reading"
         " (its thread and connections), Postgres's own processes; beside it, what it adds to plain's:",
         markdown_table(capture.PARTS_HEADERS, capture.parts_rows(measured)),
+        *wal_parts(measured),
         image(fig, "capture", "inserts/s, plain and captured, 1 and 8 writers"),
     ]
 
@@ -113,10 +114,17 @@ def capture_variants_section(doc: Result, command: str) -> list[str]:
         provenance(capture_variants_command(command, settings), doc["machine"]),
         markdown_table(capture.DETAIL_HEADERS, capture.detail_rows(measured)),
         markdown_table(capture.PARTS_HEADERS, capture.parts_rows(measured)),
-        "WAL written per insert; with `--waits`, the 8 writers' server processes by what they were"
-        " doing (on average how many: waiting for their client, running, waiting on the WAL, other):",
-        markdown_table(capture.WAL_HEADERS, capture.wal_rows(measured)),
+        *wal_parts(measured),
         "\n".join(f"- {name}: {text}" for name, text in settings["tables"].items()),
+    ]
+
+
+def wal_parts(measured: dict[str, Any]) -> list[str]:
+    return [
+        "WAL written per insert (every commit waits for its flush); with `--waits`, the 8 writers'"
+        " server processes by what they were doing, on average how many: waiting for their client's"
+        " next statement, running, waiting on the WAL (its lock, write or flush), other:",
+        markdown_table(capture.WAL_HEADERS, capture.wal_rows(measured)),
     ]
 
 
