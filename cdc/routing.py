@@ -183,7 +183,8 @@ def routes(change: StreamChange) -> list[tuple[str, StreamChange]]:
     out: list[tuple[str, StreamChange]] = []
     public = seen_by(change, declared.is_public)
     if public is not None:
-        public = replace(public, owners=owners)
+        if public.owners != owners:  # copying a change was most of what routing it cost
+            public = replace(public, owners=owners)
         out += [(group, public) for group in public_groups(public)]
     for owner in owners:
         mine = view_for(change, owner)
@@ -225,11 +226,11 @@ def seen_by(change: StreamChange, may_see: Callable[[dict[str, Any]], bool]) -> 
     after = change.row if change.row is not None and may_see(change.row) else None
     if before is None and after is None:
         return None
+    if before is change.old and after is change.row:  # it may see every image: no copy to make
+        return change
     if before is None:
         return replace(change, op="insert", row=after, old=None)
-    if after is None and change.op != "delete":
-        return replace(change, op="delete", row=None, old=_keys(change.stream, before))
-    return change
+    return replace(change, op="delete", row=None, old=_keys(change.stream, before))  # the new one hidden
 
 
 def owners_of(change: StreamChange) -> tuple[int, ...]:
