@@ -85,6 +85,7 @@ VARIANTS = {
     "one_ringer": "statement_doorbell, rung only if pg_try_advisory_xact_lock() succeeds",
     "statement_capture": "statement-level trigger: one INSERT ... SELECT from the transition table",
     "unindexed_log": "no_doorbell into a copy of cdc.event without its two indexes",
+    "one_index": "no_doorbell into a copy of cdc.event with one index, on (txid, id), for its two",
     "no_row_images": "change log without the row images (no to_jsonb), no doorbell",
     "minimal_log": "a row trigger that inserts one constant into a one-column table without index",
     "empty_trigger": "a plpgsql row trigger that does nothing",
