@@ -15,6 +15,7 @@ SELECT setval('cdc.relay_awake', 1);
 
 DO $$
 DECLARE
+    copy     text;
     shipped  text := pg_get_functiondef('cdc.capture()'::regprocedure);
     doorbell text := $q$    IF NOT pg_try_advisory_xact_lock_shared(cdc.doorbell_key()) THEN
         PERFORM pg_notify('cdc', '');
@@ -25,15 +26,13 @@ BEGIN
     END IF;
     -- The change log only; a relay would find changes by polling.
     EXECUTE replace(replace(shipped, 'cdc.capture()', 'cdc.capture_no_doorbell()'), doorbell, '');
-    -- The same, into a copy of the log without its indexes.
-    EXECUTE replace(
-        replace(replace(shipped, 'cdc.capture()', 'cdc.capture_unindexed()'), doorbell, ''),
-        'INSERT INTO cdc.event ', 'INSERT INTO cdc.event_unindexed '
-    );
-    EXECUTE replace(
-        replace(replace(shipped, 'cdc.capture()', 'cdc.capture_one_index()'), doorbell, ''),
-        'INSERT INTO cdc.event ', 'INSERT INTO cdc.event_one_index '
-    );
+    -- The same, into each copy of the log: cdc.capture_<copy>() writes to cdc.event_<copy>.
+    FOREACH copy IN ARRAY ARRAY['unindexed', 'one_index'] LOOP
+        EXECUTE replace(
+            replace(replace(shipped, 'cdc.capture()', format('cdc.capture_%s()', copy)), doorbell, ''),
+            'INSERT INTO cdc.event ', format('INSERT INTO cdc.event_%s ', copy)
+        );
+    END LOOP;
     -- A lock-free doorbell's writer: instead of the lock, it looks at a flag that a relay
     -- would set while awake (a sequence's last value, read without a lock), and rings unless
     -- the flag says awake. Here it always does, so the relay reads by the timer.
